@@ -1,0 +1,189 @@
+"""The `harness` command line.
+
+Every command takes --json (one JSON object on the last stdout line) and --verbose (let TensorFlow,
+Spark and Java speak). Mistakes in the user's input exit 2 with one line on stderr. TensorFlow is
+imported lazily, inside the commands that need it, so that --help stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.quiet import preload_tensorflow, silence
+from pipelines.errors import UserInputError
+
+stderr = Console(stderr=True)
+stdout = Console(soft_wrap=True)
+
+
+class InputError(click.ClickException):
+    exit_code = 2
+
+
+class HarnessGroup(click.Group):
+    """Turns a UserInputError anywhere below into click's one-line error with exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserInputError as error:
+            raise InputError(str(error)) from None
+
+
+def command_options(func):
+    """--json and --verbose for every command; silences the libraries before the command runs."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last stdout line.")
+    @click.option("--verbose", is_flag=True, help="Show TensorFlow, Spark and Java log output.")
+    @functools.wraps(func)
+    def wrapper(*args, as_json: bool, verbose: bool, **kwargs):
+        silence(verbose)
+        return func(*args, as_json=as_json, **kwargs)
+
+    return wrapper
+
+
+def emit_json(obj) -> None:
+    click.echo(json.dumps(obj, sort_keys=True))
+
+
+def progress_bar(description: str) -> Progress:
+    return Progress(
+        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=stderr, transient=True,
+    )
+
+
+@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Benchmark and profile the lottery-ticket search on MobileNetV2."""
+
+
+@cli.command()
+@command_options
+def variants(as_json: bool):
+    """List the variants that `harness run` measures."""
+    from harness.variants import VARIANTS
+
+    if as_json:
+        emit_json({"variants": [v.__dict__ for v in VARIANTS.values()]})
+        return
+    table = Table("variant", "device", "pipeline", "what it measures", box=None)
+    for v in VARIANTS.values():
+        table.add_row(v.name, v.device, v.pipeline, v.summary)
+    stdout.print(table)
+
+
+@cli.command()
+@click.option("--variant", required=True, help="Variant name; `harness variants` lists them.")
+@click.option("--data", type=click.Path(path_type=Path), default=Path("data/default"), show_default=True,
+              help="ImageNet-layout data folder.")
+@click.option("--workload", default="small", show_default=True, help="smoke, small or imagenet.")
+@click.option("--steps", type=int, default=50, show_default=True, help="Timed steps.")
+@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed steps before them.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Folder that receives the run record.")
+@command_options
+def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, results: Path,
+        as_json: bool):
+    """Time one variant: warm-up steps, then timed steps; write a run record."""
+    from harness.runner import RunSettings
+    from harness.variants import get_variant
+    from pipelines.train.workloads import get_workload
+
+    from pipelines.data.source import ImageFolderSource
+
+    chosen = get_variant(variant)
+    settings = RunSettings(source=ImageFolderSource(data), workload=get_workload(workload), steps=steps,
+                           warmup=warmup, seed=seed)
+    settings.validate()
+    preload_tensorflow()
+    from harness.results import save_record
+    from harness.runner import run_variant
+
+    with progress_bar(f"{variant} on {workload}") as bar:
+        task = bar.add_task("steps", total=warmup + steps)
+        record = run_variant(chosen, settings, on_step=lambda done: bar.update(task, completed=done))
+    path = save_record(results, record)
+    timing = record["timing"]
+    if as_json:
+        emit_json({"record": str(path), "variant": variant, "workload": workload,
+                   "images_per_s": timing["images_per_s"], "step_p50_s": timing["step_p50_s"],
+                   "step_p90_s": timing["step_p90_s"], "imagenet_epoch_s": timing["imagenet_epoch_s"]})
+        return
+    from harness.report import human_duration
+
+    stdout.print(f"{variant} on {workload}: {timing['images_per_s']:.1f} images/s, "
+                 f"step p50 {timing['step_p50_s'] * 1000:.0f} ms, p90 {timing['step_p90_s'] * 1000:.0f} ms, "
+                 f"ImageNet epoch {human_duration(timing['imagenet_epoch_s'])} (extrapolated)")
+    stdout.print(f"record: {path}")
+
+
+@cli.command()
+@click.argument("results", type=click.Path(path_type=Path), default=Path("results"))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/index.html"), show_default=True)
+@click.option("--baseline", default=None, help="Variant to compare against (default: the slowest CPU run).")
+@command_options
+def report(results: Path, out: Path, baseline: str | None, as_json: bool):
+    """Render the run records in RESULTS (default: results/) as one self-contained HTML page."""
+    from harness.report import summarize, write_report
+    from harness.results import load_records
+
+    records = load_records(results)
+    write_report(records, out, baseline)
+    rows = summarize(records, baseline)
+    if as_json:
+        emit_json({"report": str(out), "runs": len(records), "rows": [row.__dict__ for row in rows]})
+        return
+    table = Table("variant", "workload", "images/s", "speedup", "baseline", box=None)
+    for row in rows:
+        speedup = f"{row.speedup:.2f}x" if row.speedup is not None else "-"
+        table.add_row(row.variant, row.workload, f"{row.images_per_s:.1f}", speedup, row.baseline or "-")
+    stdout.print(table)
+    stdout.print(f"report: {out.resolve()}")
+
+
+@cli.group()
+def data():
+    """Build, download and preprocess data sets."""
+
+
+@data.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--classes", type=int, default=10, show_default=True)
+@click.option("--train-per-class", type=int, default=100, show_default=True)
+@click.option("--val-per-class", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@command_options
+def synth(out: Path, classes: int, train_per_class: int, val_per_class: int, seed: int, as_json: bool):
+    """Write the embedded default data set: a learnable ImageNet-layout JPEG tree, same seed same bytes."""
+    from pipelines.data.synth import SynthSpec, build
+
+    spec = SynthSpec(classes=classes, train_per_class=train_per_class, val_per_class=val_per_class, seed=seed)
+    with progress_bar(f"synth {out}") as bar:
+        task = bar.add_task("images", total=None)
+        built = build(out, spec, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    images = classes * (train_per_class + val_per_class)
+    if as_json:
+        emit_json({"out": str(out), "built": built, "images": images, "classes": classes})
+    elif built:
+        stdout.print(f"wrote {images} images in {classes} classes to {out}")
+    else:
+        stdout.print(f"{out} already holds this data set: nothing to do")
+
+
+def main() -> None:
+    cli(prog_name="harness")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Silence TensorFlow's, absl's and Keras' log noise unless the user asks for it with --verbose.
+
+TF reads TF_CPP_MIN_LOG_LEVEL when its C++ runtime loads, so `silence` must run before the first
+`import tensorflow`; the CLI calls it first thing and imports TensorFlow lazily. Some of XLA's
+registrations log through absl's C++ logger at import time regardless of that variable, so commands
+that need TensorFlow load it through `preload_tensorflow`, which closes stderr's file descriptor
+for the duration of the import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+
+_verbose = False
+
+
+def silence(verbose: bool) -> None:
+    global _verbose
+    _verbose = verbose
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings("ignore")
+    for name in ("tensorflow", "absl", "keras", "py4j", "pyspark", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def native_stderr_muted():
+    """Send file descriptor 2 to /dev/null: output that native code writes there is dropped."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def preload_tensorflow() -> None:
+    """Import TensorFlow and Keras now, quietly unless --verbose was given."""
+    with contextlib.nullcontext() if _verbose else native_stderr_muted():
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        if not _verbose:
+            tf.get_logger().setLevel(logging.ERROR)
+            import absl.logging
+
+            absl.logging.set_verbosity(absl.logging.ERROR)

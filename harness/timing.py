@@ -1,0 +1,79 @@
+"""Step clocks: wall-clock timestamps at step boundaries, and the figures derived from them.
+
+A step's time runs from the end of the previous step to the end of this one, so it includes waiting
+for data: that wait is what the harness exists to expose.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+IMAGENET_TRAIN_IMAGES = 1_281_167
+
+
+@dataclass(frozen=True)
+class StepStats:
+    steps: int
+    images: int
+    seconds: float
+    images_per_s: float
+    step_p50_s: float
+    step_p90_s: float
+    step_mean_s: float
+    imagenet_epoch_s: float
+    step_times_s: list[float]
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class StepClock:
+    """Records the time at the start and at the end of every step."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+
+    def start(self) -> None:
+        self.stamps = [time.perf_counter()]
+
+    def tick(self) -> None:
+        self.stamps.append(time.perf_counter())
+
+    def stats(self, warmup: int, batch_size: int) -> StepStats:
+        """Figures over the steps after the first `warmup` ones."""
+        timed = np.diff(self.stamps)[warmup:]
+        if len(timed) == 0:
+            raise ValueError("no timed steps were recorded")
+        seconds = float(timed.sum())
+        images = len(timed) * batch_size
+        rate = images / seconds
+        return StepStats(
+            steps=len(timed),
+            images=images,
+            seconds=seconds,
+            images_per_s=rate,
+            step_p50_s=float(np.percentile(timed, 50)),
+            step_p90_s=float(np.percentile(timed, 90)),
+            step_mean_s=float(timed.mean()),
+            imagenet_epoch_s=IMAGENET_TRAIN_IMAGES / rate,
+            step_times_s=[float(t) for t in timed],
+        )
+
+
+def keras_step_callback(clock: StepClock, on_step=None):
+    """A Keras callback that ticks `clock` at the end of each training batch."""
+    import keras
+
+    class _StepCallback(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            clock.start()
+
+        def on_train_batch_end(self, batch, logs=None):
+            clock.tick()
+            if on_step:
+                on_step(batch + 1)
+
+    return _StepCallback()

@@ -1,0 +1,29 @@
+"""Image bytes to a square RGB uint8 array, with PIL or with TensorFlow.
+
+ImageNet hides CMYK JPEGs, grayscale JPEGs and PNG bytes behind `.JPEG` names; both decoders turn
+each of them into three channels. Both resize the whole image to size x size (no crop) with
+antialiased bilinear filtering, so their outputs agree up to rounding.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def decode_pil(data: bytes, size: int) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = image.convert("RGB")
+        return np.asarray(rgb.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+
+def decode_tf(data, size: int):
+    """Graph-friendly twin of `decode_pil`: `data` is a scalar string tensor."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    resized = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)

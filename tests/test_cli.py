@@ -1,0 +1,62 @@
+"""The CLI through the installed console script, as a user runs it."""
+
+import json
+
+import pytest
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["variants"], ["report"], ["data"], ["data", "synth"]])
+def test_every_command_has_help(harness_cli, command):
+    result = harness_cli(*command, "--help")
+    assert result.returncode == 0 and "Usage: harness" in result.stdout
+
+
+def test_variants_lists_both_variants(harness_cli):
+    result = harness_cli("variants", "--json")
+    assert result.returncode == 0
+    names = [v["name"] for v in json.loads(result.stdout.splitlines()[-1])["variants"]]
+    assert {"cpu-naive", "cpu-parallel"} <= set(names)
+
+
+def test_unknown_variant_exits_2_and_lists_known(harness_cli, tiny_data):
+    result = harness_cli("run", "--variant", "gpu9", "--data", tiny_data)
+    assert result.returncode == 2
+    assert "unknown variant 'gpu9'" in result.stderr and "cpu-naive" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_data_folder_exits_2_naming_it(harness_cli, tmp_path):
+    missing = tmp_path / "no-such-data"
+    result = harness_cli("run", "--variant", "cpu-naive", "--data", missing)
+    assert result.returncode == 2
+    assert str(missing) in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_synth_count_exits_2(harness_cli, tmp_path):
+    result = harness_cli("data", "synth", tmp_path / "d", "--classes", "0")
+    assert result.returncode == 2 and "--classes must be at least 1" in result.stderr
+
+
+def test_report_without_results_exits_2(harness_cli, tmp_path):
+    result = harness_cli("report", tmp_path / "none", "--out", tmp_path / "r.html")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.mark.slow
+def test_run_then_report_end_to_end(harness_cli, tiny_data, tmp_path):
+    results = tmp_path / "results"
+    for variant in ("cpu-naive", "cpu-parallel"):
+        ran = harness_cli("run", "--variant", variant, "--data", tiny_data, "--workload", "smoke",
+                          "--steps", "2", "--warmup", "1", "--results", results, "--json")
+        assert ran.returncode == 0, ran.stderr
+        summary = json.loads(ran.stdout.splitlines()[-1])
+        assert summary["variant"] == variant and summary["images_per_s"] > 0
+        assert "W0000" not in ran.stderr and "cuda" not in ran.stderr.lower()
+    out = tmp_path / "report.html"
+    reported = harness_cli("report", results, "--out", out, "--json")
+    assert reported.returncode == 0, reported.stderr
+    rows = json.loads(reported.stdout.splitlines()[-1])["rows"]
+    assert {r["variant"] for r in rows} == {"cpu-naive", "cpu-parallel"}
+    assert all(r["baseline"] in {"cpu-naive", "cpu-parallel"} for r in rows)
+    assert "cpu-parallel" in out.read_text()

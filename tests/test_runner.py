@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from harness.results import SCHEMA, load_records, save_record
+from harness.runner import RunSettings, run_variant
+from harness.timing import IMAGENET_TRAIN_IMAGES
+from harness.variants import get_variant
+from pipelines.data.source import ImageFolderSource
+from pipelines.errors import UserInputError
+from pipelines.train.workloads import get_workload
+
+
+@pytest.fixture(scope="module")
+def record(tiny_data):
+    settings = RunSettings(source=ImageFolderSource(tiny_data), workload=get_workload("smoke"), steps=3, warmup=1)
+    return run_variant(get_variant("cpu-parallel"), settings)
+
+
+def test_record_fields(record, tiny_data):
+    assert record["schema"] == SCHEMA
+    assert record["variant"] == "cpu-parallel" and record["pipeline"] == "parallel"
+    assert record["workload"]["name"] == "smoke" and record["workload"]["batch_size"] == 16
+    assert record["data"]["train_images"] == 36 and record["data"]["classes"] == 3
+    timing = record["timing"]
+    assert timing["steps"] == 3 and len(timing["step_times_s"]) == 3
+    assert timing["images"] == 3 * 16
+    assert timing["images_per_s"] == pytest.approx(timing["images"] / sum(timing["step_times_s"]))
+    assert timing["step_p50_s"] <= timing["step_p90_s"]
+    assert timing["imagenet_epoch_s"] == pytest.approx(IMAGENET_TRAIN_IMAGES / timing["images_per_s"])
+    machine = record["machine"]
+    assert machine["logical_cores"] >= 1 and machine["cpu_model"]
+    assert machine["gpus"] == [] or all("name" in g for g in machine["gpus"])
+    assert machine["libraries"]["tensorflow"].startswith("2.19")
+    assert len(machine["git"]) == 2
+
+
+def test_records_round_trip_atomically(record, tmp_path):
+    path = save_record(tmp_path, record)
+    (tmp_path / "notes.json").write_text(json.dumps({"not": "a record"}))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert load_records(tmp_path) == [json.loads(path.read_text())]
+
+
+def test_corrupt_record_is_named(tmp_path):
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(UserInputError, match="broken.json"):
+        load_records(tmp_path)
+
+
+def test_too_few_images_for_a_batch(tiny_data):
+    settings = RunSettings(source=ImageFolderSource(tiny_data), workload=get_workload("imagenet"), steps=1, warmup=0)
+    with pytest.raises(UserInputError, match="fewer than one batch of 96"):
+        run_variant(get_variant("cpu-naive"), settings)
