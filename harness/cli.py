@@ -76,55 +76,62 @@ def variants(as_json: bool):
     if as_json:
         emit_json({"variants": [v.__dict__ for v in VARIANTS.values()]})
         return
-    table = Table("variant", "device", "pipeline", "what it measures", box=None)
+    width = max(len(name) for name in VARIANTS)
     for v in VARIANTS.values():
-        table.add_row(v.name, v.device, v.pipeline, v.summary)
-    stdout.print(table)
+        click.echo(f"{v.name:<{width}}  {v.summary}")
 
 
 @cli.command()
 @click.option("--variant", required=True, help="Variant name; `harness variants` lists them.")
 @click.option("--data", type=click.Path(path_type=Path), default=Path("data/default"), show_default=True,
-              help="ImageNet-layout data folder.")
+              help="ImageNet-layout folder, or the output of `harness data preprocess` for *-offline.")
 @click.option("--workload", default="small", show_default=True, help="smoke, small or imagenet.")
 @click.option("--steps", type=int, default=50, show_default=True, help="Timed steps.")
-@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed steps before them.")
+@click.option("--warmup", type=int, default=5, show_default=True,
+              help="Untimed steps before them (*-cached adds one epoch to fill its cache).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="*-cached: cache decoded images in a file there instead of in memory.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the run record.")
 @command_options
-def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, results: Path,
-        as_json: bool):
+def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, cache_dir: Path | None,
+        results: Path, as_json: bool):
     """Time one variant: warm-up steps, then timed steps; write a run record."""
     from harness.runner import RunSettings
     from harness.variants import get_variant
+    from pipelines.data.shards import open_source
     from pipelines.train.workloads import get_workload
 
-    from pipelines.data.source import ImageFolderSource
-
     chosen = get_variant(variant)
-    settings = RunSettings(source=ImageFolderSource(data), workload=get_workload(workload), steps=steps,
-                           warmup=warmup, seed=seed)
+    settings = RunSettings(source=open_source(data), workload=get_workload(workload), steps=steps,
+                           warmup=warmup, seed=seed, cache_dir=cache_dir)
     settings.validate()
     preload_tensorflow()
     from harness.results import save_record
     from harness.runner import run_variant
 
     with progress_bar(f"{variant} on {workload}") as bar:
-        task = bar.add_task("steps", total=warmup + steps)
-        record = run_variant(chosen, settings, on_step=lambda done: bar.update(task, completed=done))
+        task = bar.add_task("steps", total=None)
+        record = run_variant(chosen, settings, on_step=lambda done, total: bar.update(task, completed=done,
+                                                                                      total=total))
     path = save_record(results, record)
     timing = record["timing"]
+    fraction = record.get("fraction_of_ceiling")
     if as_json:
         emit_json({"record": str(path), "variant": variant, "workload": workload,
                    "images_per_s": timing["images_per_s"], "step_p50_s": timing["step_p50_s"],
-                   "step_p90_s": timing["step_p90_s"], "imagenet_epoch_s": timing["imagenet_epoch_s"]})
+                   "step_p90_s": timing["step_p90_s"], "imagenet_epoch_s": timing["imagenet_epoch_s"],
+                   "fraction_of_ceiling": fraction})
         return
     from harness.report import human_duration
 
-    stdout.print(f"{variant} on {workload}: {timing['images_per_s']:.1f} images/s, "
-                 f"step p50 {timing['step_p50_s'] * 1000:.0f} ms, p90 {timing['step_p90_s'] * 1000:.0f} ms, "
-                 f"ImageNet epoch {human_duration(timing['imagenet_epoch_s'])} (extrapolated)")
+    line = (f"{variant} on {workload}: {timing['images_per_s']:.1f} images/s, "
+            f"step p50 {timing['step_p50_s'] * 1000:.0f} ms, p90 {timing['step_p90_s'] * 1000:.0f} ms, "
+            f"ImageNet epoch {human_duration(timing['imagenet_epoch_s'])} (extrapolated)")
+    if fraction is not None:
+        line += f", {fraction:.2f} of the decode ceiling ({record['decode_ceiling']['images_per_s']:.0f} images/s)"
+    stdout.print(line)
     stdout.print(f"record: {path}")
 
 
@@ -179,6 +186,55 @@ def synth(out: Path, classes: int, train_per_class: int, val_per_class: int, see
         stdout.print(f"wrote {images} images in {classes} classes to {out}")
     else:
         stdout.print(f"{out} already holds this data set: nothing to do")
+
+
+def engine_options(func):
+    """--engine, --workers and --spark-master for the offline jobs."""
+
+    @click.option("--engine", type=click.Choice(["spark", "local"]), default="spark", show_default=True,
+                  help="Spark (local mode unless --spark-master) or a local process pool.")
+    @click.option("--workers", type=int, default=None, help="local: processes (default: one per core).")
+    @click.option("--spark-master", default=None, help="spark: cluster master URL (default local[*]).")
+    @functools.wraps(func)
+    def wrapper(*args, engine: str, workers: int | None, spark_master: str | None, **kwargs):
+        from harness.quiet import is_verbose
+        from pipelines.engines import EngineSettings
+
+        settings = EngineSettings(engine=engine, workers=workers, spark_master=spark_master, quiet=not is_verbose())
+        return func(*args, engine=settings, **kwargs)
+
+    return wrapper
+
+
+@data.command()
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--size", type=int, default=224, show_default=True, help="Square image size in the shards.")
+@click.option("--shards", type=int, default=None, help="Train shards (default: ~1 per 1,000 images, 2 per core).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Deals examples to shards.")
+@engine_options
+@command_options
+def preprocess(src: Path, out: Path, size: int, shards: int | None, seed: int, engine, as_json: bool):
+    """Decode, convert to RGB, resize and write SRC as TFRecord shards plus manifest.json in OUT."""
+    from pipelines.data.preprocess import PreprocessSettings, preprocess as run_preprocess
+
+    settings = PreprocessSettings(size=size, shards=shards, seed=seed)
+    with progress_bar(f"preprocess ({engine.engine})") as bar:
+        task = bar.add_task("shards", total=None)
+        manifest = run_preprocess(src, out, settings, engine,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+    counts = {name: split["examples"] for name, split in manifest["splits"].items()}
+    if as_json:
+        emit_json({"out": str(out), "ran": manifest["ran"], "engine": manifest["engine"], "examples": counts,
+                   "shards": {n: len(s["files"]) for n, s in manifest["splits"].items()},
+                   "failed": manifest["failed"], "resumed_shards": manifest.get("resumed_shards", 0)})
+        return
+    if not manifest["ran"]:
+        stdout.print(f"{out} is already complete: nothing to do")
+    summary = ", ".join(f"{n} {c}" for n, c in counts.items())
+    stdout.print(f"{out}: {summary} examples at {size}x{size}; {len(manifest['failed'])} file(s) skipped")
+    for failure in manifest["failed"]:
+        stdout.print(f"  skipped {failure['path']}: {failure['reason']}", markup=False)
 
 
 def main() -> None:

@@ -9,12 +9,17 @@ for the duration of the import.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import warnings
 
+from pipelines.stderr import native_stderr_muted
+
 _verbose = False
+
+
+def is_verbose() -> bool:
+    return _verbose
 
 
 def silence(verbose: bool) -> None:
@@ -29,23 +34,9 @@ def silence(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-@contextlib.contextmanager
-def native_stderr_muted():
-    """Send file descriptor 2 to /dev/null: output that native code writes there is dropped."""
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def preload_tensorflow() -> None:
     """Import TensorFlow and Keras now, quietly unless --verbose was given."""
-    with contextlib.nullcontext() if _verbose else native_stderr_muted():
+    with native_stderr_muted(active=not _verbose):
         import keras  # noqa: F401
         import tensorflow as tf
 

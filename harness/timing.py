@@ -35,8 +35,10 @@ class StepClock:
 
     def __init__(self) -> None:
         self.stamps: list[float] = []
+        self.started_at = 0.0  # wall-clock (epoch seconds) at start
 
     def start(self) -> None:
+        self.started_at = time.time()
         self.stamps = [time.perf_counter()]
 
     def tick(self) -> None:

@@ -1,4 +1,8 @@
-"""The named variants `harness run` measures: a device and a data pipeline composed into one run."""
+"""The named variants `harness run` measures: a device and a data pipeline composed into one run.
+
+`cpu-<pipeline>` trains MobileNetV2 on the CPU fed by that pipeline; `data-<pipeline>` runs the
+pipeline alone, no model, to measure what it can supply.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,34 @@ from dataclasses import dataclass
 
 from pipelines.errors import UserInputError
 
+PIPELINE_SUMMARIES = {
+    "naive": "a one-thread Python generator decoding with PIL",
+    "parallel": "tf.data map(AUTOTUNE) + prefetch",
+    "vectorized": "tf.data batch, then one map per batch",
+    "cached": "decoded images cached (memory, or --cache-dir); the first epoch fills it",
+    "prefetched": "parallel, prefetching batches onto the GPU where there is one",
+    "offline": "preprocessed TFRecord shards (harness data preprocess)",
+}
+
 
 @dataclass(frozen=True)
 class Variant:
     name: str
     summary: str
+    mode: str  # "train": fit the model; "data": run the pipeline alone
     device: str
     pipeline: str
 
 
-VARIANTS = {
-    v.name: v
-    for v in (
-        Variant("cpu-naive", "train on the CPU, fed by a one-thread Python/PIL generator", "cpu", "naive"),
-        Variant("cpu-parallel", "train on the CPU, fed by tf.data map(AUTOTUNE) + prefetch", "cpu", "parallel"),
-    )
-}
+def _catalogue() -> dict[str, Variant]:
+    variants = [Variant(f"cpu-{p}", f"train on the CPU, fed by {s}", "train", "cpu", p)
+                for p, s in PIPELINE_SUMMARIES.items()]
+    variants += [Variant(f"data-{p}", f"the pipeline alone: {s}", "data", "cpu", p)
+                 for p, s in PIPELINE_SUMMARIES.items()]
+    return {v.name: v for v in variants}
+
+
+VARIANTS = _catalogue()
 
 
 def get_variant(name: str) -> Variant:

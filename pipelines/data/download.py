@@ -1,0 +1,202 @@
+"""Fetch the images of an ImageNet URL list (`fall11_urls.txt` format) into `OUT/<wnid>/<id>.JPEG`.
+
+The list is cut into partitions that an engine (Spark or a local process pool) runs; inside a
+partition a few threads wait on the network at once. A file is written only after its bytes decode
+as an image, and by rename, so a rerun can trust what it finds: valid files are skipped without a
+request and everything else is fetched again.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import re
+import string
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from pipelines import engines
+from pipelines.atomic import write_bytes, write_json
+from pipelines.engines import EngineSettings, Progress
+from pipelines.errors import UserInputError
+
+MANIFEST_FORMAT = "lth-harness/download/1"
+USER_AGENT = "lth-harness/0.1"
+STATUSES = ("downloaded", "skipped", "failed")
+LINE_FORMAT = "expected '<wnid>_<n><TAB><url>', e.g. 'n01440764_10026\\thttp://example.com/fish.jpg'"
+_IMAGE_ID = re.compile(r"n\d+_\d+", re.ASCII)
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    timeout: float = 10.0  # seconds per socket operation (connect, each read), as urllib applies it
+    retries: int = 3  # extra attempts after the first, for retryable failures only
+    backoff: float = 0.5  # first retry waits backoff, then doubles each time
+    connections: int = 8  # concurrent requests inside one partition (threads)
+    partition_size: int = 256  # entries per engine task
+
+    def validate(self) -> None:
+        if self.timeout <= 0:
+            raise UserInputError("--timeout must be positive")
+        for name, least in (("retries", 0), ("backoff", 0), ("connections", 1), ("partition_size", 1)):
+            if getattr(self, name) < least:
+                raise UserInputError(f"--{name.replace('_', '-')} must be at least {least}")
+
+
+@dataclass(frozen=True)
+class FetchTask:
+    """One partition: what `fetch_partition` needs, small and picklable for either engine."""
+
+    entries: tuple[tuple[str, str], ...]  # (image_id, url)
+    out_dir: str
+    settings: DownloadSettings
+
+
+def parse_url_list(path: Path) -> list[tuple[str, str]]:
+    """(image_id, url) for each line `<wnid>_<n>\\t<url>`; blank lines are ignored.
+
+    Bytes that are not UTF-8 (copies of the list found in the wild hold some) are kept as surrogates,
+    so that the request sends them back as they were, percent-encoded.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as err:
+        raise UserInputError(f"cannot read URL list {path}: {err.strerror}") from None
+    entries: list[tuple[str, str]] = []
+    first_seen: dict[str, int] = {}
+    # split("\n"), not splitlines(): the latter also breaks at characters that may sit inside a URL
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        image_id, tab, url = line.rstrip("\r").partition("\t")
+        url = url.strip()
+        if not tab:
+            problem = "no tab between id and URL"
+        elif not _IMAGE_ID.fullmatch(image_id):
+            problem = f"id {image_id!r} is not <wnid>_<n>"
+        elif not url:
+            problem = "no URL after the tab"
+        elif image_id in first_seen:
+            problem = f"id {image_id} is already listed on line {first_seen[image_id]}"
+        else:
+            first_seen[image_id] = line_no
+            entries.append((image_id, url))
+            continue
+        raise UserInputError(f"{path}:{line_no}: {problem}; {LINE_FORMAT}")
+    return entries
+
+
+def fetch_partition(task: FetchTask) -> list[dict]:
+    """Fetch one partition's entries, `connections` at a time; one result per entry, in order."""
+    out = Path(task.out_dir)
+    threads = max(1, min(task.settings.connections, len(task.entries)))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda entry: _fetch_one(*entry, out, task.settings), task.entries))
+
+
+def download(urls: Path, out: Path, settings: DownloadSettings, engine: EngineSettings,
+             progress: Progress | None = None) -> dict:
+    """Fetch every image of the list `urls` into `out`; writes `out/manifest.json` and returns it."""
+    settings.validate()
+    engine.validate()
+    urls, out = Path(urls).resolve(), Path(out).resolve()  # absolute: engine workers may run elsewhere
+    entries = parse_url_list(urls)
+    size = settings.partition_size
+    tasks = [FetchTask(tuple(entries[i:i + size]), str(out), settings) for i in range(0, len(entries), size)]
+    results = [r for part in engines.map_tasks(fetch_partition, tasks, engine, progress) for r in part]
+    counts = Counter(r["status"] for r in results)
+    failed = [{"id": r["id"], "url": r["url"], "reason": r["reason"]} for r in results if r["status"] == "failed"]
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "urls_file": str(urls),
+        "engine": engine.engine,
+        "counts": {"total": len(results), **{status: counts[status] for status in STATUSES}},
+        "failed": sorted(failed, key=lambda f: f["id"]),
+    }
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+class _Failure(Exception):
+    """One attempt that did not yield an image; `retryable` when another attempt may succeed."""
+
+    def __init__(self, reason: str, retryable: bool = False):
+        super().__init__(reason)
+        self.reason, self.retryable = reason, retryable
+
+
+def _fetch_one(image_id: str, url: str, out: Path, settings: DownloadSettings) -> dict:
+    target = out / image_id.partition("_")[0] / f"{image_id}.JPEG"
+    result = {"id": image_id, "url": url}
+    if target.is_file() and _image_problem(target.read_bytes()) is None:
+        return {**result, "status": "skipped", "reason": None, "attempts": 0}
+    for attempt in itertools.count(1):
+        try:
+            body = _fetch_image(url, settings.timeout)
+        except _Failure as failure:
+            if failure.retryable and attempt <= settings.retries:
+                time.sleep(settings.backoff * 2 ** (attempt - 1))
+                continue
+            reason = failure.reason if attempt == 1 else f"{failure.reason} after {attempt} attempts"
+            return {**result, "status": "failed", "reason": reason, "attempts": attempt}
+        write_bytes(target, body)
+        return {**result, "status": "downloaded", "reason": None, "attempts": attempt}
+
+
+def _fetch_image(url: str, timeout: float) -> bytes:
+    """The body at `url` if it decodes as an image; otherwise raises `_Failure` saying why."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise _Failure("bad URL: not http or https")
+    try:
+        request = urllib.request.Request(_sendable(url), headers={"User-Agent": USER_AGENT})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+            content_type = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
+    except urllib.error.HTTPError as err:  # before URLError and OSError, which it subclasses
+        err.close()
+        raise _Failure(f"HTTP {err.code}", retryable=err.code >= 500) from None
+    except http.client.IncompleteRead as err:  # fewer bytes than Content-Length
+        got = len(err.partial)
+        raise _Failure(f"truncated body: {got} of {got + err.expected} bytes", retryable=True) from None
+    except (ValueError, http.client.InvalidURL) as err:
+        raise _Failure(f"bad URL: {err}") from None
+    except TimeoutError:
+        raise _Failure("timed out", retryable=True) from None
+    except urllib.error.URLError as err:
+        if isinstance(err.reason, TimeoutError):
+            raise _Failure("timed out", retryable=True) from None
+        # an OSError reason is the network's (refused, reset, DNS); a string one is the URL's
+        raise _Failure(f"connection failed: {err.reason}", retryable=isinstance(err.reason, OSError)) from None
+    except (OSError, http.client.HTTPException) as err:  # RemoteDisconnected, resets while reading
+        raise _Failure(f"connection failed: {err}", retryable=True) from None
+    problem = _image_problem(body)
+    if problem:
+        raise _Failure(f"{problem} ({content_type})")
+    return body
+
+
+def _sendable(url: str) -> str:
+    """Percent-encode what http.client refuses to send (spaces, non-ASCII); keep existing escapes."""
+    return urllib.parse.quote(url, safe=string.punctuation, errors="surrogateescape")
+
+
+def _image_problem(data: bytes) -> str | None:
+    """None when PIL decodes `data` completely (JPEG, PNG, ...); otherwise what is wrong with it."""
+    try:
+        with Image.open(BytesIO(data)) as image:
+            image.load()
+    except UnidentifiedImageError:
+        return "not an image"
+    except Exception as err:  # PIL reports damaged data as OSError, SyntaxError, ValueError, ...
+        return f"broken image: {err}"
+    return None

@@ -1,0 +1,32 @@
+"""The one place Spark sessions are built: local mode by default, UI off, quiet unless asked."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pipelines.stderr import native_stderr_muted
+
+
+def spark_session(master: str | None = None, app_name: str = "lth-harness", quiet: bool = True):
+    """A SparkSession on `master` (default `local[*]`) whose Python workers run this interpreter.
+
+    When quiet, the JVM is started with stderr pointed at /dev/null, so its start-up banners, log4j
+    warnings and progress bars never reach the terminal; failures still surface as Python exceptions.
+    """
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(master or "local[*]")
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.python.worker.reuse", "true")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+    )
+    with native_stderr_muted(active=quiet):
+        session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR" if quiet else "WARN")
+    return session
