@@ -237,6 +237,32 @@ def preprocess(src: Path, out: Path, size: int, shards: int | None, seed: int, e
         stdout.print(f"  skipped {failure['path']}: {failure['reason']}", markup=False)
 
 
+@data.command()
+@click.argument("urls", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per socket operation.")
+@click.option("--retries", type=int, default=3, show_default=True,
+              help="Extra attempts after timeouts, connection errors, 5xx and truncated bodies.")
+@click.option("--connections", type=int, default=8, show_default=True, help="Concurrent requests per task.")
+@engine_options
+@command_options
+def download(urls: Path, out: Path, timeout: float, retries: int, connections: int, engine, as_json: bool):
+    """Fetch the images of URLS (ImageNet's fall11_urls.txt format) into OUT/<wnid>/<id>.JPEG."""
+    from pipelines.data.download import DownloadSettings, download as run_download
+
+    settings = DownloadSettings(timeout=timeout, retries=retries, connections=connections)
+    with progress_bar(f"download ({engine.engine})") as bar:
+        task = bar.add_task("partitions", total=None)
+        manifest = run_download(urls, out, settings, engine,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        emit_json({"out": str(out), **manifest})
+        return
+    counts = manifest["counts"]
+    stdout.print(f"{out}: {counts['downloaded']} downloaded, {counts['skipped']} already there, "
+                 f"{counts['failed']} failed of {counts['total']}; failures with reasons in {out}/manifest.json")
+
+
 def main() -> None:
     cli(prog_name="harness")
 

@@ -18,6 +18,7 @@ class Row:
     variant: str
     workload: str
     host: str
+    mode: str
     device: str
     pipeline: str
     runs: int
@@ -26,6 +27,7 @@ class Row:
     step_p50_s: float
     speedup: float | None
     baseline: str | None
+    fraction_of_ceiling: float | None  # data runs: images/s over the decode ceiling
 
 
 def human_duration(seconds: float) -> str:
@@ -43,31 +45,34 @@ def _median(records: list[dict], key: str) -> float:
 def summarize(records: list[dict], baseline: str | None = None) -> list[Row]:
     """One row per (variant, workload, machine), medians over its runs.
 
-    Speedups compare throughputs within the same workload and host only. The baseline is the named
-    variant, or by default the slowest CPU variant of that workload and host.
+    Speedups compare throughputs within the same workload, host and mode (training runs against
+    training runs, pipeline-alone runs against their own kind) only. The baseline is the named
+    variant, or by default the slowest CPU variant of that group.
     """
     if baseline is not None and baseline not in {r["variant"] for r in records}:
         known = ", ".join(sorted({r["variant"] for r in records})) or "none"
         raise UserInputError(f"baseline {baseline!r} has no runs in these results; variants present: {known}")
     groups: dict[tuple, list[dict]] = {}
     for record in records:
-        key = (record["workload"]["name"], record["machine"]["host"], record["variant"])
+        key = (record["workload"]["name"], record["machine"]["host"], record["mode"], record["variant"])
         groups.setdefault(key, []).append(record)
 
     rates = {key: _median(runs, "images_per_s") for key, runs in groups.items()}
     rows = []
-    for (workload, host, variant), runs in groups.items():
-        peers = {v: rate for (w, h, v), rate in rates.items() if (w, h) == (workload, host)}
-        cpu_peers = {v: rate for v, rate in peers.items() if groups[(workload, host, v)][0]["device"] == "cpu"}
+    for (workload, host, mode, variant), runs in groups.items():
+        peers = {v: rate for (w, h, m, v), rate in rates.items() if (w, h, m) == (workload, host, mode)}
+        cpu_peers = {v: rate for v, rate in peers.items() if groups[(workload, host, mode, v)][0]["device"] == "cpu"}
         chosen = baseline if baseline in peers else (min(cpu_peers, key=cpu_peers.get) if cpu_peers else None)
-        rate = rates[(workload, host, variant)]
+        rate = rates[(workload, host, mode, variant)]
+        fractions = [r["fraction_of_ceiling"] for r in runs if r.get("fraction_of_ceiling") is not None]
         rows.append(Row(
-            variant=variant, workload=workload, host=host, device=runs[0]["device"],
+            variant=variant, workload=workload, host=host, mode=mode, device=runs[0]["device"],
             pipeline=runs[0]["pipeline"], runs=len(runs), images_per_s=rate,
             imagenet_epoch_s=_median(runs, "imagenet_epoch_s"), step_p50_s=_median(runs, "step_p50_s"),
             speedup=rate / peers[chosen] if chosen else None, baseline=chosen,
+            fraction_of_ceiling=statistics.median(fractions) if fractions else None,
         ))
-    return sorted(rows, key=lambda r: (r.workload, r.host, r.images_per_s))
+    return sorted(rows, key=lambda r: (r.workload, r.host, r.mode, r.images_per_s))
 
 
 def render(records: list[dict], baseline: str | None = None) -> str:

@@ -60,3 +60,30 @@ def test_run_then_report_end_to_end(harness_cli, tiny_data, tmp_path):
     assert {r["variant"] for r in rows} == {"cpu-naive", "cpu-parallel"}
     assert all(r["baseline"] in {"cpu-naive", "cpu-parallel"} for r in rows)
     assert "cpu-parallel" in out.read_text()
+
+
+def test_offline_variant_on_an_image_folder_exits_2_with_the_fix(harness_cli, tiny_data):
+    result = harness_cli("run", "--variant", "data-offline", "--data", tiny_data, "--workload", "smoke")
+    assert result.returncode == 2 and "harness data preprocess" in result.stderr
+
+
+def test_preprocess_then_offline_run_and_rerun(harness_cli, tiny_data, tmp_path):
+    out = tmp_path / "shards"
+    first = harness_cli("data", "preprocess", tiny_data, out, "--size", "32", "--engine", "local", "--json")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.splitlines()[-1])
+    assert summary["ran"] is True and summary["examples"] == {"train": 36, "val": 9}
+    assert first.stderr.strip() == ""  # worker processes' TensorFlow noise is silenced
+    again = harness_cli("data", "preprocess", tiny_data, out, "--size", "32", "--engine", "local")
+    assert again.returncode == 0 and "already complete: nothing to do" in again.stdout
+    ran = harness_cli("run", "--variant", "data-offline", "--data", out, "--workload", "smoke", "--steps", "2",
+                      "--results", tmp_path / "results", "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout.splitlines()[-1])["fraction_of_ceiling"] > 0
+
+
+def test_download_with_a_malformed_list_exits_2_naming_the_line(harness_cli, tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("n01440764_1\thttp://127.0.0.1:9/a.jpg\nnot a line\n")
+    result = harness_cli("data", "download", urls, tmp_path / "out", "--engine", "local")
+    assert result.returncode == 2 and f"{urls}:2:" in result.stderr

@@ -6,8 +6,8 @@ from harness.report import human_duration, render, summarize, write_report
 from pipelines.errors import UserInputError
 
 
-def fake_record(variant, rate, device="cpu", workload="small", host="node-a", started=0.0):
-    return {
+def fake_record(variant, rate, device="cpu", workload="small", host="node-a", started=0.0, mode="train"):
+    return {"mode": mode,
         "schema": "lth-harness/run-record/1", "run_id": f"run-{variant}-{started}", "started_at": started,
         "variant": variant, "summary": "", "device": device, "pipeline": variant.split("-")[-1],
         "workload": {"name": workload, "batch_size": 32},
@@ -24,6 +24,7 @@ def test_speedup_against_slowest_cpu_run_per_workload_and_host():
         fake_record("cpu-parallel", 220),
         fake_record("cpu-parallel", 50, host="node-b"),  # alone on its host: its own baseline
         fake_record("cpu-naive", 10, workload="smoke"),
+        fake_record("data-naive", 400, mode="data"), fake_record("data-offline", 4000, mode="data"),
     ]
     rows = {(r.variant, r.workload, r.host): r for r in summarize(records)}
     assert rows[("cpu-naive", "small", "node-a")].runs == 2
@@ -32,6 +33,8 @@ def test_speedup_against_slowest_cpu_run_per_workload_and_host():
     assert rows[("cpu-parallel", "small", "node-a")].baseline == "cpu-naive"
     assert rows[("cpu-parallel", "small", "node-b")].speedup == pytest.approx(1.0)
     assert rows[("cpu-naive", "smoke", "node-a")].speedup == pytest.approx(1.0)
+    assert rows[("data-offline", "small", "node-a")].speedup == pytest.approx(10.0)  # data runs among themselves
+    assert rows[("data-offline", "small", "node-a")].baseline == "data-naive"
 
 
 def test_named_baseline_and_unknown_baseline():

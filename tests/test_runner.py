@@ -52,3 +52,15 @@ def test_too_few_images_for_a_batch(tiny_data):
     settings = RunSettings(source=ImageFolderSource(tiny_data), workload=get_workload("imagenet"), steps=1, warmup=0)
     with pytest.raises(UserInputError, match="fewer than one batch of 96"):
         run_variant(get_variant("cpu-naive"), settings)
+
+
+def test_data_run_measures_the_pipeline_against_the_decode_ceiling(tiny_data):
+    settings = RunSettings(source=ImageFolderSource(tiny_data), workload=get_workload("smoke"), steps=2, warmup=1)
+    record = run_variant(get_variant("data-cached"), settings)
+    assert record["mode"] == "data" and record["pipeline"] == "cached"
+    assert record["warmup_steps"] == 1 + 3  # plus one epoch (36 images, batch 16) to fill the cache
+    ceiling = record["decode_ceiling"]
+    assert len(ceiling["per_core_images_per_s"]) == ceiling["cores"] == record["machine"]["usable_cores"]
+    assert ceiling["images_per_s"] == pytest.approx(sum(ceiling["per_core_images_per_s"]))
+    assert all(rate > 0 for rate in ceiling["per_core_images_per_s"])
+    assert record["fraction_of_ceiling"] == pytest.approx(record["timing"]["images_per_s"] / ceiling["images_per_s"])

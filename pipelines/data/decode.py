@@ -10,13 +10,20 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 
 def decode_pil(data: bytes, size: int) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as image:
         rgb = image.convert("RGB")
         return np.asarray(rgb.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+
+def decode_problem(error: Exception) -> str:
+    """A short reason for a file PIL could not decode, fit for a manifest."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image"
+    return f"broken image: {error}"  # PIL reports damaged data as OSError, SyntaxError, ValueError, ...
 
 
 def decode_tf(data, size: int):

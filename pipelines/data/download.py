@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from pipelines import engines
 from pipelines.atomic import write_bytes, write_json
+from pipelines.data.decode import decode_problem
 from pipelines.engines import EngineSettings, Progress
 from pipelines.errors import UserInputError
 
@@ -195,8 +196,6 @@ def _image_problem(data: bytes) -> str | None:
     try:
         with Image.open(BytesIO(data)) as image:
             image.load()
-    except UnidentifiedImageError:
-        return "not an image"
-    except Exception as err:  # PIL reports damaged data as OSError, SyntaxError, ValueError, ...
-        return f"broken image: {err}"
+    except Exception as err:
+        return decode_problem(err)
     return None

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines import atomic
-from pipelines.data.decode import decode_pil
+from pipelines.data.decode import decode_pil, decode_problem
 from pipelines.data.source import ImageFolderSource
 from pipelines.engines import EngineSettings, Progress, map_tasks
 from pipelines.errors import UserInputError
@@ -89,7 +89,7 @@ def write_shard(task: ShardTask) -> dict:
             try:
                 image = decode_pil(Path(path).read_bytes(), task.size)
             except Exception as error:  # a bad file in a million must not abort the job
-                failed.append({"path": path, "reason": f"{type(error).__name__}: {error}"})
+                failed.append({"path": path, "reason": decode_problem(error)})
                 continue
             writer.write(_example(image, label, wnid, path))
             written += 1
