@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +11,15 @@ from typing import Callable
 
 from harness.machine import describe_machine
 from harness.results import SCHEMA, new_run_id
-from harness.timing import StepClock, keras_step_callback
+from harness.quiet import is_verbose
+from harness.timing import StepClock, StepStats, keras_step_callback
 from harness.variants import Variant
 from pipelines.data import online
 from pipelines.data.ceiling import decode_ceiling
+from pipelines.data.preprocess import PreprocessSettings, preprocess
 from pipelines.data.shards import ShardSource, ShardSplit
 from pipelines.data.source import ImageFolderSource, Split
+from pipelines.engines import EngineSettings
 from pipelines.errors import UserInputError
 from pipelines.train.model import build_model, compile_model
 from pipelines.train.workloads import Workload
@@ -47,6 +51,8 @@ def warmup_steps(variant: Variant, settings: RunSettings, examples: int) -> int:
 
 def run_variant(variant: Variant, settings: RunSettings, on_step: StepCallback | None = None) -> dict:
     settings.validate()
+    if variant.mode == "preprocess":
+        return _run_preprocess(variant, settings, on_step)
     workload = settings.workload
     split = settings.source.split("train")
     spec = online.PipelineSpec(image_size=workload.image_size, batch_size=workload.batch_size,
@@ -66,25 +72,45 @@ def run_variant(variant: Variant, settings: RunSettings, on_step: StepCallback |
     if "decode_ceiling" in extra:
         ceiling = extra["decode_ceiling"]
         extra["fraction_of_ceiling"] = stats.images_per_s / ceiling["images_per_s"] if ceiling else None
+    return _record(variant, settings, clock.started_at, len(split), stats, warmup_steps=warmup, **extra)
+
+
+def _record(variant: Variant, settings: RunSettings, started_at: float, train_images: int, stats: StepStats,
+            **extra) -> dict:
     return {
         "schema": SCHEMA,
         "run_id": new_run_id(variant.name),
-        "started_at": clock.started_at,
+        "started_at": started_at,
         "variant": variant.name,
         "summary": variant.summary,
         "mode": variant.mode,
         "device": variant.device,
         "pipeline": variant.pipeline,
-        "workload": workload.as_dict(),
-        "data": {"path": str(settings.source.root.resolve()), "train_images": len(split),
+        "workload": settings.workload.as_dict(),
+        "data": {"path": str(settings.source.root.resolve()), "train_images": train_images,
                  "classes": len(settings.source.classes),
-                 "kind": "shards" if isinstance(split, ShardSplit) else "image folder"},
+                 "kind": "shards" if isinstance(settings.source, ShardSource) else "image folder"},
         "seed": settings.seed,
-        "warmup_steps": warmup,
         "timing": stats.as_dict(),
         **extra,
         "machine": describe_machine(),
     }
+
+
+def _run_preprocess(variant: Variant, settings: RunSettings, on_step: StepCallback | None) -> dict:
+    """The offline job into a scratch folder; a step is a shard, the rate is over the writing span."""
+    if not isinstance(settings.source, ImageFolderSource):
+        raise UserInputError(f"{variant.name} preprocesses image files: pass an ImageNet-layout folder as --data")
+    started_at = time.time()
+    with tempfile.TemporaryDirectory(prefix="lth-preprocess-") as scratch:
+        result = preprocess(settings.source.root, Path(scratch) / "shards",
+                            PreprocessSettings(size=settings.workload.image_size, seed=settings.seed),
+                            EngineSettings(engine=variant.engine, quiet=not is_verbose()), progress=on_step)
+    timing = result["timing"]
+    stats = StepStats.of(timing["images"], timing["work_span_s"], timing["shard_s"])
+    return _record(variant, settings, started_at, result["splits"]["train"]["examples"], stats,
+                   engine=variant.engine, wall_s=timing["wall_s"], wall_images_per_s=timing["wall_images_per_s"],
+                   failed_files=len(result["failed"]))
 
 
 def _drain(dataset, total: int, report) -> StepClock:

@@ -29,6 +29,29 @@ class StepStats:
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
+    @classmethod
+    def of(cls, images: int, seconds: float, step_times: list[float]) -> "StepStats":
+        """Figures for `images` processed in `seconds` of wall time, over steps that took `step_times`.
+
+        Steps may overlap (shards written in parallel), so the rate is over the wall time, not
+        over the sum of the steps.
+        """
+        if not step_times or seconds <= 0:
+            raise ValueError("no timed steps were recorded")
+        timed = np.asarray(step_times, dtype=float)
+        rate = images / seconds
+        return cls(
+            steps=len(timed),
+            images=images,
+            seconds=seconds,
+            images_per_s=rate,
+            step_p50_s=float(np.percentile(timed, 50)),
+            step_p90_s=float(np.percentile(timed, 90)),
+            step_mean_s=float(timed.mean()),
+            imagenet_epoch_s=IMAGENET_TRAIN_IMAGES / rate,
+            step_times_s=[float(t) for t in timed],
+        )
+
 
 class StepClock:
     """Records the time at the start and at the end of every step."""
@@ -46,23 +69,8 @@ class StepClock:
 
     def stats(self, warmup: int, batch_size: int) -> StepStats:
         """Figures over the steps after the first `warmup` ones."""
-        timed = np.diff(self.stamps)[warmup:]
-        if len(timed) == 0:
-            raise ValueError("no timed steps were recorded")
-        seconds = float(timed.sum())
-        images = len(timed) * batch_size
-        rate = images / seconds
-        return StepStats(
-            steps=len(timed),
-            images=images,
-            seconds=seconds,
-            images_per_s=rate,
-            step_p50_s=float(np.percentile(timed, 50)),
-            step_p90_s=float(np.percentile(timed, 90)),
-            step_mean_s=float(timed.mean()),
-            imagenet_epoch_s=IMAGENET_TRAIN_IMAGES / rate,
-            step_times_s=[float(t) for t in timed],
-        )
+        timed = list(np.diff(self.stamps)[warmup:])
+        return StepStats.of(len(timed) * batch_size, float(sum(timed)), timed)
 
 
 def keras_step_callback(clock: StepClock, on_step=None):

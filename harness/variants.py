@@ -1,7 +1,8 @@
 """The named variants `harness run` measures: a device and a data pipeline composed into one run.
 
 `cpu-<pipeline>` trains MobileNetV2 on the CPU fed by that pipeline; `data-<pipeline>` runs the
-pipeline alone, no model, to measure what it can supply.
+pipeline alone, no model, to measure what it can supply; `preprocess-<engine>` times the offline
+job that writes the shards `*-offline` reads.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ PIPELINE_SUMMARIES = {
 class Variant:
     name: str
     summary: str
-    mode: str  # "train": fit the model; "data": run the pipeline alone
+    mode: str  # "train": fit the model; "data": run the pipeline alone; "preprocess": the offline job
     device: str
     pipeline: str
+    engine: str | None = None  # preprocess: spark or local
 
 
 def _catalogue() -> dict[str, Variant]:
@@ -34,6 +36,9 @@ def _catalogue() -> dict[str, Variant]:
                 for p, s in PIPELINE_SUMMARIES.items()]
     variants += [Variant(f"data-{p}", f"the pipeline alone: {s}", "data", "cpu", p)
                  for p, s in PIPELINE_SUMMARIES.items()]
+    variants += [Variant(f"preprocess-{e}", f"offline preprocessing to shards at the workload's size, {s}",
+                         "preprocess", "cpu", "offline", engine=e)
+                 for e, s in (("spark", "on Spark in local mode"), ("local", "on a local process pool"))]
     return {v.name: v for v in variants}
 
 

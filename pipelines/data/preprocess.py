@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def write_shard(task: ShardTask) -> dict:
     """Decode, resize and write one shard; undecodable files are listed, never fatal."""
     import tensorflow as tf
 
+    started = time.time()  # after the import: a worker's one-time start-up is not shard work
     out = Path(task.out)
     final = out / task.name
     partial = out / f".{task.name}.partial"
@@ -94,7 +96,8 @@ def write_shard(task: ShardTask) -> dict:
             writer.write(_example(image, label, wnid, path))
             written += 1
     partial.rename(final)
-    result = {"split": task.split, "file": task.name, "examples": written, "failed": failed}
+    result = {"split": task.split, "file": task.name, "examples": written, "failed": failed,
+              "started": started, "finished": time.time()}
     atomic.write_json(out / PROGRESS / f"{task.name}.json", result)
     return result
 
@@ -147,13 +150,26 @@ def preprocess(src: Path, out: Path, settings: PreprocessSettings, engine: Engin
     pending = [t for t in tasks if t.name not in saved]
     done_before = len(tasks) - len(pending)
     report = (lambda done, total: progress(done_before + done, len(tasks))) if progress else None
-    results = {r["file"]: r for r in map_tasks(write_shard, pending, engine, report)}
-    results.update(saved)
+    started = time.time()
+    fresh = map_tasks(write_shard, pending, engine, report)
+    wall = time.time() - started
+    results = {**saved, **{r["file"]: r for r in fresh}}
 
     manifest = _manifest(tasks, results, source, identity, engine.engine)
     atomic.write_json(manifest_path, manifest)
     shutil.rmtree(out / PROGRESS, ignore_errors=True)
-    return {**manifest, "ran": True, "resumed_shards": done_before}
+    return {**manifest, "ran": True, "resumed_shards": done_before, "timing": _timing(fresh, wall)}
+
+
+def _timing(results: list[dict], wall: float) -> dict | None:
+    """This run's pace: over the wall time, and over the span in which shards were being written
+    (which leaves out the engine's start-up: the JVM, and each worker's first TensorFlow import)."""
+    if not results:
+        return None
+    images = sum(r["examples"] + len(r["failed"]) for r in results)
+    span = max(r["finished"] for r in results) - min(r["started"] for r in results)
+    return {"images": images, "wall_s": wall, "work_span_s": span, "shard_s": [r["finished"] - r["started"] for r in results],
+            "images_per_s": images / span, "wall_images_per_s": images / wall}
 
 
 def _saved_results(out: Path, identity: dict) -> dict[str, dict]:
