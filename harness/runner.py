@@ -15,7 +15,7 @@ from harness.quiet import is_verbose
 from harness.timing import StepClock, StepStats, keras_step_callback
 from harness.variants import Variant
 from pipelines.data import online
-from pipelines.data.ceiling import decode_ceiling
+from pipelines.data.ceiling import CeilingProbe, bracketed_ceiling
 from pipelines.data.preprocess import PreprocessSettings, preprocess
 from pipelines.data.shards import ShardSource, ShardSplit
 from pipelines.data.source import ImageFolderSource, Split
@@ -64,12 +64,11 @@ def run_variant(variant: Variant, settings: RunSettings, on_step: StepCallback |
 
     extra: dict = {}
     if variant.mode == "data":
-        extra["decode_ceiling"] = _ceiling(split, workload.image_size)
-        clock = _drain(dataset, total, report)
+        clock, extra["decode_ceiling"] = _drain_between_ceilings(dataset, total, report, split, workload.image_size)
     else:
         clock = _fit(dataset, workload, len(settings.source.classes), settings.seed, total, report)
     stats = clock.stats(warmup, workload.batch_size)
-    if "decode_ceiling" in extra:
+    if variant.mode == "data":
         ceiling = extra["decode_ceiling"]
         extra["fraction_of_ceiling"] = stats.images_per_s / ceiling["images_per_s"] if ceiling else None
     return _record(variant, settings, clock.started_at, len(split), stats, warmup_steps=warmup, **extra)
@@ -139,10 +138,18 @@ def _fit(dataset, workload: Workload, data_classes: int, seed: int, total: int, 
     return clock
 
 
-def _ceiling(split: Split | ShardSplit, image_size: int) -> dict | None:
-    """The decode ceiling on the images behind the split (for shards: the folder they came from)."""
+def _drain_between_ceilings(dataset, total: int, report, split: Split | ShardSplit,
+                            image_size: int) -> tuple[StepClock, dict | None]:
+    """Drain the pipeline with the decode ceiling measured just before and just after.
+
+    For shards the ceiling is measured on the image folder they were made from, if it is still there.
+    """
     if isinstance(split, ShardSplit):
         if not Path(split.source_root).is_dir():
-            return None
+            return _drain(dataset, total, report), None
         split = ImageFolderSource(split.source_root).split("train")
-    return decode_ceiling(split, image_size)
+    with CeilingProbe(split, image_size) as probe:
+        before = probe.measure()
+        clock = _drain(dataset, total, report)
+        after = probe.measure()
+    return clock, bracketed_ceiling(before, after, probe.sample, len(probe.cores))

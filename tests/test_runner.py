@@ -63,4 +63,5 @@ def test_data_run_measures_the_pipeline_against_the_decode_ceiling(tiny_data):
     assert len(ceiling["per_core_images_per_s"]) == ceiling["cores"] == record["machine"]["usable_cores"]
     assert ceiling["images_per_s"] == pytest.approx(sum(ceiling["per_core_images_per_s"]))
     assert all(rate > 0 for rate in ceiling["per_core_images_per_s"])
+    assert ceiling["images_per_s"] == max(ceiling["before"]["images_per_s"], ceiling["after"]["images_per_s"])
     assert record["fraction_of_ceiling"] == pytest.approx(record["timing"]["images_per_s"] / ceiling["images_per_s"])

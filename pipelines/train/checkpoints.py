@@ -1,0 +1,62 @@
+"""Weights saved at initialization, at each epoch of a rewind grid, and at the end of dense training.
+
+`CKPT/epoch-000.weights.h5` is the initialization, `epoch-NNN` the weights after N epochs, and
+`final.weights.h5` the end; each has a JSON sidecar with what a job elsewhere needs to rebuild the
+model and reload them (workload, classes, seed, epoch). The optimizer's state is not kept: every
+retraining starts a fresh optimizer from the rewound weights, as the late-resetting protocol does,
+and the sidecar says so. Both files are written under temporary names and renamed, the sidecar
+last, so a sidecar always names complete weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pipelines import atomic
+from pipelines.errors import UserInputError
+
+
+def checkpoint_name(epoch: int | None) -> str:
+    return "final" if epoch is None else f"epoch-{epoch:03d}"
+
+
+def save_checkpoint(model, folder: Path, epoch: int | None, metadata: dict) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = checkpoint_name(epoch)
+    weights = folder / f"{name}.weights.h5"
+    partial = folder / f".{name}.partial.weights.h5"
+    model.save_weights(str(partial))
+    os.replace(partial, weights)
+    atomic.write_json(folder / f"{name}.json", {**metadata, "epoch": epoch, "weights": weights.name,
+                                                "optimizer_state": "not kept: retraining starts a fresh optimizer"})
+    return weights
+
+
+def has_checkpoint(folder: Path, epoch: int | None) -> bool:
+    return (Path(folder) / f"{checkpoint_name(epoch)}.json").is_file()
+
+
+def load_checkpoint(model, folder: Path, epoch: int | None) -> dict:
+    """Load the weights into `model` (built for the same workload); returns the sidecar."""
+    name = checkpoint_name(epoch)
+    sidecar = Path(folder) / f"{name}.json"
+    if not sidecar.is_file():
+        raise UserInputError(f"no checkpoint {name} in {folder}: rewind epochs must be in the dense run's grid")
+    metadata = json.loads(sidecar.read_text())
+    model.load_weights(str(Path(folder) / metadata["weights"]))
+    return metadata
+
+
+def rewind_callback(folder: Path, grid: set[int], metadata: dict):
+    """A Keras callback saving the weights at the end of every epoch in `grid` (epochs count from 1)."""
+    import keras
+
+    class RewindCheckpoints(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 in grid:
+                save_checkpoint(self.model, folder, epoch + 1, metadata)
+
+    return RewindCheckpoints()

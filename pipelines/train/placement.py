@@ -1,0 +1,98 @@
+"""Where training runs: a device choice becomes a tf.distribute strategy and a global batch.
+
+`cpu` uses TensorFlow's default strategy; `gpu1` a OneDeviceStrategy on the first GPU; `gpu4` a
+MirroredStrategy over four GPUs. Without the GPUs a choice needs, `logical_devices=N` splits the CPU
+into N logical devices and runs the very same strategy code on them: that is how the tests exercise
+`gpu4`, and such a placement is labelled logical everywhere so that it is never read as a GPU figure.
+Logical devices must be configured before TensorFlow runs its first op, so `place` comes first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.errors import UserInputError
+
+DEVICES = {"cpu": 0, "gpu1": 1, "gpu4": 4}  # device -> GPUs it needs
+PRECISIONS = ("float32", "mixed_float16")
+
+
+@dataclass(frozen=True)
+class PlacementSpec:
+    device: str = "cpu"
+    logical_devices: int | None = None
+    precision: str = "float32"
+    jit: bool = False
+    threads: int | None = None  # TF intra-op threads (inter-op 2); None: TensorFlow's default (all cores)
+
+    def validate(self) -> None:
+        if self.device not in DEVICES:
+            raise UserInputError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise UserInputError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.logical_devices is not None and self.logical_devices < DEVICES[self.device]:
+            raise UserInputError(
+                f"--logical-devices {self.logical_devices} is fewer than the {DEVICES[self.device]} {self.device} needs"
+            )
+
+
+@dataclass(frozen=True)
+class Placement:
+    spec: PlacementSpec
+    strategy: object
+    devices: tuple[str, ...]
+    logical: bool  # logical CPU devices stand in for GPUs
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+    def global_batch(self, per_replica: int) -> int:
+        return per_replica * self.replicas
+
+    def describe(self) -> dict:
+        return {
+            "device": self.spec.device,
+            "replicas": self.replicas,
+            "devices": list(self.devices),
+            "logical": self.logical,
+            "precision": self.spec.precision,
+            "jit": self.spec.jit,
+            "threads": self.spec.threads,
+            "label": label(self.spec.device, self.logical),
+        }
+
+
+def label(device: str, logical: bool) -> str:
+    """How reports name a placement: logical stand-ins say so."""
+    return f"{device} on logical CPU devices (not a GPU measurement)" if logical else device
+
+
+def place(spec: PlacementSpec) -> Placement:
+    spec.validate()
+    import tensorflow as tf
+
+    if spec.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+    needed = DEVICES[spec.device]
+    gpus = tf.config.list_physical_devices("GPU")
+    logical = spec.logical_devices is not None and spec.device != "cpu"
+    if logical:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * spec.logical_devices)
+    elif len(gpus) < needed:
+        raise UserInputError(
+            f"{spec.device} needs {needed} GPU(s) but this machine has {len(gpus)}: run it where they are, "
+            f"or pass --logical-devices {needed} to run the same code on logical CPU devices"
+        )
+    if (spec.precision != "float32" or spec.jit) and (spec.device == "cpu" or logical):
+        raise UserInputError("--precision mixed_float16 and --jit apply to GPUs; this placement runs on the CPU")
+
+    if spec.device == "cpu":
+        return Placement(spec, tf.distribute.get_strategy(), ("/cpu:0",), logical=False)
+    kind = "CPU" if logical else "GPU"
+    names = tuple(d.name for d in tf.config.list_logical_devices(kind)[:needed])
+    strategy = (tf.distribute.OneDeviceStrategy(names[0]) if needed == 1
+                else tf.distribute.MirroredStrategy(devices=list(names)))
+    return Placement(spec, strategy, names, logical)
