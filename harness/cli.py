@@ -51,6 +51,22 @@ def command_options(func):
     return wrapper
 
 
+def placement_flags(func):
+    """--logical-devices, --precision and --jit, passed on as `placement_flags` (a dict)."""
+
+    @click.option("--logical-devices", type=int, default=None,
+                  help="Run a GPU placement on N logical CPU devices (labelled so, never a GPU figure).")
+    @click.option("--precision", type=click.Choice(["float32", "mixed_float16"]), default="float32",
+                  show_default=True, help="mixed_float16 needs GPUs.")
+    @click.option("--jit", is_flag=True, help="XLA-compile the training step (GPUs).")
+    @functools.wraps(func)
+    def wrapper(*args, logical_devices: int | None, precision: str, jit: bool, **kwargs):
+        flags = {"logical_devices": logical_devices, "precision": precision, "jit": jit}
+        return func(*args, placement_flags=flags, **kwargs)
+
+    return wrapper
+
+
 def emit_json(obj) -> None:
     click.echo(json.dumps(obj, sort_keys=True))
 
@@ -94,9 +110,10 @@ def variants(as_json: bool):
               help="*-cached: cache decoded images in a file there instead of in memory.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the run record.")
+@placement_flags
 @command_options
 def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, cache_dir: Path | None,
-        results: Path, as_json: bool):
+        results: Path, placement_flags: dict, as_json: bool):
     """Time one variant: warm-up steps, then timed steps; write a run record."""
     from harness.runner import RunSettings
     from harness.variants import get_variant
@@ -105,8 +122,10 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
 
     chosen = get_variant(variant)
     settings = RunSettings(source=open_source(data), workload=get_workload(workload), steps=steps,
-                           warmup=warmup, seed=seed, cache_dir=cache_dir)
+                           warmup=warmup, seed=seed, cache_dir=cache_dir, **placement_flags)
     settings.validate()
+    if chosen.mode == "train":
+        settings.placement_spec(chosen).validate()
     preload_tensorflow()
     from harness.results import save_record
     from harness.runner import run_variant
@@ -126,7 +145,8 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
         return
     from harness.report import human_duration
 
-    line = (f"{variant} on {workload}: {timing['images_per_s']:.1f} images/s, "
+    where = f" ({record['placement']['label']})" if "placement" in record else ""
+    line = (f"{variant} on {workload}{where}: {timing['images_per_s']:.1f} images/s, "
             f"step p50 {timing['step_p50_s'] * 1000:.0f} ms, p90 {timing['step_p90_s'] * 1000:.0f} ms, "
             f"ImageNet epoch {human_duration(timing['imagenet_epoch_s'])} (extrapolated)")
     if fraction is not None:
@@ -157,6 +177,92 @@ def report(results: Path, out: Path, baseline: str | None, as_json: bool):
         table.add_row(row.variant, row.workload, f"{row.images_per_s:.1f}", speedup, row.baseline or "-")
     stdout.print(table)
     stdout.print(f"report: {out.resolve()}")
+
+
+def number_list(kind):
+    """A click callback parsing "0.5,0.8,0.9" into a tuple of `kind`."""
+
+    def parse(ctx, param, value):
+        if value is None:
+            return ()
+        try:
+            return tuple(kind(item) for item in value.split(",") if item.strip())
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+    return parse
+
+
+@cli.command()
+@click.option("--data", type=click.Path(path_type=Path), default=Path("data/default"), show_default=True,
+              help="ImageNet-layout folder (train/ and val/), or preprocessed shards.")
+@click.option("--workload", default="small", show_default=True)
+@click.option("--epochs", type=int, default=4, show_default=True, help="Dense training epochs.")
+@click.option("--rewind", "rewinds", default="0,1,2", show_default=True, callback=number_list(int),
+              help="Rewind epochs (late resetting); 0 is the initialization.")
+@click.option("--sparsity", "sparsities", default=None, callback=number_list(float),
+              help="Target sparsities, e.g. 0.5,0.8,0.9 (default 0.5,0.8,0.9 unless --threshold).")
+@click.option("--threshold", "thresholds", default=None, callback=number_list(float),
+              help="Absolute magnitudes to prune at or below, instead of sparsities (global scope).")
+@click.option("--scope", type=click.Choice(["global", "layer"]), default="global", show_default=True)
+@click.option("--schedule", type=click.Choice(["oneshot", "iterative"]), default="oneshot", show_default=True)
+@click.option("--control", type=click.Choice(["none", "random"]), default="none", show_default=True,
+              help="random: also train each mask from a fresh random initialization.")
+@click.option("--allow-collapse", is_flag=True, help="Train masks that prune whole layers (warns instead of refusing).")
+@click.option("--masking", type=click.Choice(["gradient", "constraint"]), default="gradient", show_default=True)
+@click.option("--executor", default="serial", show_default=True, help="How tickets run: serial.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for checkpoints, masks, results.")
+@click.option("--device", type=click.Choice(["cpu", "gpu1", "gpu4"]), default="cpu", show_default=True)
+@placement_flags
+@command_options
+def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds, scope: str, schedule: str,
+        control: str, allow_collapse: bool, masking: str, executor: str, seed: int, out: Path, device: str,
+        placement_flags: dict, as_json: bool):
+    """Train dense with a rewind grid, prune by magnitude, retrain every (mask, rewind) ticket."""
+    from pipelines.data.shards import open_source
+    from pipelines.lth.config import LthConfig
+    from pipelines.train.placement import PlacementSpec
+    from pipelines.train.workloads import get_workload
+
+    open_source(data)
+    get_workload(workload)
+    config = LthConfig(
+        data=str(data.resolve()), out=str(out.resolve()), workload=workload, epochs=epochs, rewinds=rewinds,
+        sparsities=sparsities if (sparsities or thresholds) else (0.5, 0.8, 0.9), thresholds=thresholds,
+        scope=scope, schedule=schedule, control=control == "random", allow_collapse=allow_collapse,
+        masking=masking, seed=seed, placement=PlacementSpec(device=device, **placement_flags),
+    )
+    config.validate()
+    preload_tensorflow()
+    from pipelines.lth.search import search
+
+    with progress_bar("tickets") as bar:
+        task = bar.add_task("jobs", total=None)
+        summary = search(config, executor, log=lambda line: stderr.print(line, markup=False),
+                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        emit_json(summary)
+    else:
+        _print_tickets(summary)
+    if summary["failed"]:
+        names = ", ".join(f["job_id"] for f in summary["failed"])
+        raise click.ClickException(f"{len(summary['failed'])} job(s) failed: {names}; rerun to retry them")
+
+
+def _print_tickets(summary: dict) -> None:
+    dense = summary["dense"]
+    stdout.print(f"dense: top-1 {dense['top1']:.3f}, top-5 {dense['top5']:.3f} after {dense['epochs']} epochs "
+                 f"on {summary['placement']['label']}")
+    for warning in summary["warnings"]:
+        stdout.print(f"warning: {warning}", markup=False)
+    table = Table("ticket", "sparsity", "rewind", "top-1", "top-5", "epochs", box=None)
+    for row in summary["tickets"]:
+        rewind = "random init" if row["control"] else str(row["rewind"])
+        table.add_row(row["job_id"], f"{row['actual_sparsity']:.3f}", rewind, f"{row['top1']:.3f}",
+                      f"{row['top5']:.3f}", str(row["epochs_trained"]))
+    stdout.print(table)
+    stdout.print(f"results: {summary['out']}/summary.json")
 
 
 @cli.group()

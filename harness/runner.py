@@ -21,7 +21,10 @@ from pipelines.data.shards import ShardSource, ShardSplit
 from pipelines.data.source import ImageFolderSource, Split
 from pipelines.engines import EngineSettings
 from pipelines.errors import UserInputError
-from pipelines.train.model import build_model, compile_model
+from pipelines.lth.masks import MaskSpec, compute_masks, kernel_values
+from pipelines.train.model import build_model
+from pipelines.train.placement import PlacementSpec, place
+from pipelines.train.trainer import TrainSetup
 from pipelines.train.workloads import Workload
 
 StepCallback = Callable[[int, int], None]  # (steps done, steps planned)
@@ -35,6 +38,9 @@ class RunSettings:
     warmup: int
     seed: int = 0
     cache_dir: Path | None = None
+    logical_devices: int | None = None
+    precision: str = "float32"
+    jit: bool = False
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -42,36 +48,70 @@ class RunSettings:
         if self.warmup < 0:
             raise UserInputError("--warmup must be 0 or more")
 
+    def placement_spec(self, variant: Variant) -> PlacementSpec:
+        return PlacementSpec(device=variant.device, logical_devices=self.logical_devices,
+                             precision=self.precision, jit=self.jit)
 
-def warmup_steps(variant: Variant, settings: RunSettings, examples: int) -> int:
+    def pipeline_spec(self, batch_size: int) -> online.PipelineSpec:
+        return online.PipelineSpec(image_size=self.workload.image_size, batch_size=batch_size, seed=self.seed,
+                                   cache_dir=str(self.cache_dir) if self.cache_dir else None)
+
+
+def warmup_steps(variant: Variant, settings: RunSettings, examples: int, batch_size: int) -> int:
     """The requested warm-up, plus one whole epoch for `cached` so that timed steps read a full cache."""
-    fill = math.ceil(examples / settings.workload.batch_size) if variant.pipeline == "cached" else 0
+    fill = math.ceil(examples / batch_size) if variant.pipeline == "cached" else 0
     return settings.warmup + fill
 
 
 def run_variant(variant: Variant, settings: RunSettings, on_step: StepCallback | None = None) -> dict:
     settings.validate()
-    if variant.mode == "preprocess":
-        return _run_preprocess(variant, settings, on_step)
-    workload = settings.workload
-    split = settings.source.split("train")
-    spec = online.PipelineSpec(image_size=workload.image_size, batch_size=workload.batch_size,
-                               seed=settings.seed, cache_dir=str(settings.cache_dir) if settings.cache_dir else None)
-    dataset = online.build(variant.pipeline, split, spec)
-    warmup = warmup_steps(variant, settings, len(split))
-    total = warmup + settings.steps
-    report = (lambda done: on_step(done, total)) if on_step else None
+    runner = {"preprocess": _run_preprocess, "data": _run_data, "train": _run_training}[variant.mode]
+    return runner(variant, settings, on_step)
 
-    extra: dict = {}
-    if variant.mode == "data":
-        clock, extra["decode_ceiling"] = _drain_between_ceilings(dataset, total, report, split, workload.image_size)
-    else:
-        clock = _fit(dataset, workload, len(settings.source.classes), settings.seed, total, report)
-    stats = clock.stats(warmup, workload.batch_size)
-    if variant.mode == "data":
-        ceiling = extra["decode_ceiling"]
-        extra["fraction_of_ceiling"] = stats.images_per_s / ceiling["images_per_s"] if ceiling else None
-    return _record(variant, settings, clock.started_at, len(split), stats, warmup_steps=warmup, **extra)
+
+def _run_data(variant: Variant, settings: RunSettings, on_step: StepCallback | None) -> dict:
+    """The pipeline alone, bracketed by decode-ceiling measurements."""
+    split = settings.source.split("train")
+    batch = settings.workload.batch_size
+    dataset = online.build(variant.pipeline, split, settings.pipeline_spec(batch))
+    warmup = warmup_steps(variant, settings, len(split), batch)
+    total = warmup + settings.steps
+    clock, ceiling = _drain_between_ceilings(dataset, total, _reporter(on_step, total), split,
+                                             settings.workload.image_size)
+    stats = clock.stats(warmup, batch)
+    fraction = stats.images_per_s / ceiling["images_per_s"] if ceiling else None
+    return _record(variant, settings, clock.started_at, len(split), stats, warmup_steps=warmup,
+                   decode_ceiling=ceiling, fraction_of_ceiling=fraction)
+
+
+def _run_training(variant: Variant, settings: RunSettings, on_step: StepCallback | None) -> dict:
+    placement = place(settings.placement_spec(variant))  # first: logical devices precede any TF op
+    setup = TrainSetup(source=settings.source, workload=settings.workload, placement=placement,
+                       pipeline=variant.pipeline, seed=settings.seed,
+                       cache_dir=str(settings.cache_dir) if settings.cache_dir else None)
+    masks = _pricing_masks(setup) if variant.masking else None
+    model = setup.model(masks=masks, masking=variant.masking or "gradient")
+    dataset, _ = setup.train_dataset()
+    examples = len(settings.source.split("train"))
+    warmup = warmup_steps(variant, settings, examples, setup.global_batch)
+    total = warmup + settings.steps
+    clock = StepClock()
+    model.fit(dataset, epochs=1, steps_per_epoch=total, shuffle=False, verbose=0,
+              callbacks=[keras_step_callback(clock, _reporter(on_step, total))])
+    return _record(variant, settings, clock.started_at, examples, clock.stats(warmup, setup.global_batch),
+                   warmup_steps=warmup, placement=placement.describe(), global_batch=setup.global_batch,
+                   masking=variant.masking)
+
+
+def _pricing_masks(setup: TrainSetup) -> dict:
+    """The mask the masked variants hold: 80% of each layer's initial weights, by magnitude."""
+    with setup.placement.strategy.scope():
+        model = build_model(setup.workload, setup.num_classes, setup.seed, setup.placement.spec.precision)
+    return compute_masks(kernel_values(model), MaskSpec("layer", sparsity=0.8))
+
+
+def _reporter(on_step: StepCallback | None, total: int):
+    return (lambda done: on_step(done, total)) if on_step else None
 
 
 def _record(variant: Variant, settings: RunSettings, started_at: float, train_images: int, stats: StepStats,
@@ -120,21 +160,6 @@ def _drain(dataset, total: int, report) -> StepClock:
         clock.tick()
         if report:
             report(done)
-    return clock
-
-
-def _fit(dataset, workload: Workload, data_classes: int, seed: int, total: int, report) -> StepClock:
-    model = build_model(workload, workload.classes_for(data_classes), seed)
-    compile_model(model, workload)
-    clock = StepClock()
-    model.fit(
-        dataset,
-        epochs=1,
-        steps_per_epoch=total,
-        shuffle=False,  # the pipeline owns the order
-        verbose=0,
-        callbacks=[keras_step_callback(clock, report)],
-    )
     return clock
 
 

@@ -1,6 +1,8 @@
 """The named variants `harness run` measures: a device and a data pipeline composed into one run.
 
-`cpu-<pipeline>` trains MobileNetV2 on the CPU fed by that pipeline; `data-<pipeline>` runs the
+`<device>-<pipeline>` trains MobileNetV2 on cpu, gpu1 or gpu4 fed by that pipeline, and
+`<device>-synthetic` on in-memory tensors (the model's ceiling); `cpu-synthetic-masked` and
+`cpu-synthetic-constraint` add a pruning mask, to price masking; `data-<pipeline>` runs the
 pipeline alone, no model, to measure what it can supply; `preprocess-<engine>` times the offline
 job that writes the shards `*-offline` reads.
 """
@@ -19,6 +21,15 @@ PIPELINE_SUMMARIES = {
     "prefetched": "parallel, prefetching batches onto the GPU where there is one",
     "offline": "preprocessed TFRecord shards (harness data preprocess)",
 }
+DEVICE_SUMMARIES = {
+    "cpu": "train on the CPU",
+    "gpu1": "train on one GPU (OneDeviceStrategy)",
+    "gpu4": "train on four GPUs (MirroredStrategy)",
+}
+MASKINGS = {
+    "masked": ("gradient", "an 80% layer-wise mask held by masking gradients in the compiled step"),
+    "constraint": ("constraint", "an 80% layer-wise mask held by a Keras kernel constraint"),
+}
 
 
 @dataclass(frozen=True)
@@ -29,11 +40,16 @@ class Variant:
     device: str
     pipeline: str
     engine: str | None = None  # preprocess: spark or local
+    masking: str | None = None  # train: hold a pruning mask this way (pipelines.lth.masking)
 
 
 def _catalogue() -> dict[str, Variant]:
-    variants = [Variant(f"cpu-{p}", f"train on the CPU, fed by {s}", "train", "cpu", p)
-                for p, s in PIPELINE_SUMMARIES.items()]
+    variants = [Variant(f"{d}-{p}", f"{ds}, fed by {ps}", "train", d, p)
+                for d, ds in DEVICE_SUMMARIES.items() for p, ps in PIPELINE_SUMMARIES.items()]
+    variants += [Variant(f"{d}-synthetic", f"{ds} on in-memory synthetic tensors: the model's ceiling", "train", d,
+                         "synthetic") for d, ds in DEVICE_SUMMARIES.items()]
+    variants += [Variant(f"cpu-synthetic-{name}", f"train on the CPU on synthetic tensors with {summary}", "train",
+                         "cpu", "synthetic", masking=masking) for name, (masking, summary) in MASKINGS.items()]
     variants += [Variant(f"data-{p}", f"the pipeline alone: {s}", "data", "cpu", p)
                  for p, s in PIPELINE_SUMMARIES.items()]
     variants += [Variant(f"preprocess-{e}", f"offline preprocessing to shards at the workload's size, {s}",

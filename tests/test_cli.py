@@ -87,3 +87,27 @@ def test_download_with_a_malformed_list_exits_2_naming_the_line(harness_cli, tmp
     urls.write_text("n01440764_1\thttp://127.0.0.1:9/a.jpg\nnot a line\n")
     result = harness_cli("data", "download", urls, tmp_path / "out", "--engine", "local")
     assert result.returncode == 2 and f"{urls}:2:" in result.stderr
+
+
+def test_gpu_variant_without_gpus_exits_2_saying_how_many(harness_cli, tiny_data):
+    result = harness_cli("run", "--variant", "gpu4-parallel", "--data", tiny_data, "--workload", "smoke")
+    assert result.returncode == 2
+    assert "needs 4 GPU(s) but this machine has 0" in result.stderr and "--logical-devices 4" in result.stderr
+
+
+def test_mixed_precision_on_the_cpu_is_refused(harness_cli, tiny_data):
+    result = harness_cli("run", "--variant", "cpu-parallel", "--data", tiny_data, "--precision", "mixed_float16")
+    assert result.returncode == 2 and "apply to GPUs" in result.stderr
+
+
+@pytest.mark.slow
+def test_gpu4_runs_on_four_logical_devices_and_says_so(harness_cli, tiny_data, tmp_path):
+    result = harness_cli("run", "--variant", "gpu4-parallel", "--logical-devices", "4", "--data", tiny_data,
+                         "--workload", "smoke", "--steps", "2", "--warmup", "1", "--results", tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(next(tmp_path.glob("*.json")).read_text())
+    placement = record["placement"]
+    assert placement["replicas"] == 4 and placement["logical"] is True
+    assert "logical CPU devices (not a GPU measurement)" in placement["label"]
+    assert record["global_batch"] == 4 * 16 and record["timing"]["images"] == 2 * 64
+    assert "logical CPU devices" in result.stdout

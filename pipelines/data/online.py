@@ -178,7 +178,6 @@ def build_offline(split: ShardSplit, spec: PipelineSpec):
     """
     import tensorflow as tf
 
-    stored = split.image_size
     files = tf.data.Dataset.from_tensor_slices(list(split.files))
     if spec.shuffle:
         files = files.shuffle(len(split.files), seed=spec.seed, reshuffle_each_iteration=True)
@@ -188,24 +187,59 @@ def build_offline(split: ShardSplit, spec: PipelineSpec):
     )
     if spec.shuffle:
         records = records.shuffle(min(len(split), SHUFFLE_BUFFER), seed=spec.seed)
+    return (
+        records.batch(spec.batch_size, drop_remainder=True)
+        .map(_shard_parser(split.image_size, spec.image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def _shard_parser(stored: int, size: int):
+    """A batch of serialized examples -> (uint8 images at `size`, labels)."""
+    import tensorflow as tf
+
     features = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
 
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, features)
         images = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [-1, stored, stored, 3])
-        if stored != spec.image_size:
-            resized = tf.image.resize(images, [spec.image_size] * 2, method="bilinear", antialias=True)
+        if stored != size:
+            resized = tf.image.resize(images, [size, size], method="bilinear", antialias=True)
             images = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
         return images, parsed["label"]
 
+    return parse
+
+
+def evaluation_dataset(split: Split | ShardSplit, spec: PipelineSpec):
+    """Every example of the split exactly once, in order, the last batch possibly short: for evaluation."""
+    import tensorflow as tf
+
+    if isinstance(split, ShardSplit):
+        records = tf.data.TFRecordDataset(list(split.files))
+        return records.batch(spec.batch_size).map(_shard_parser(split.image_size, spec.image_size)).prefetch(2)
     return (
-        records.batch(spec.batch_size, drop_remainder=True)
-        .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        tf.data.Dataset.range(len(split))
+        .map(_loader(split, spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(spec.batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
 
 
+def build_synthetic(split: Split | ShardSplit, spec: PipelineSpec):
+    """One seeded batch of random images and labels held in memory and repeated: no input cost at all,
+    so training on it measures the model's ceiling."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(spec.seed)
+    size = spec.image_size
+    images = rng.integers(0, 256, (spec.batch_size, size, size, 3), dtype=np.uint8)
+    labels = rng.integers(0, len(split.classes), spec.batch_size)
+    return tf.data.Dataset.from_tensors((images, labels)).repeat()
+
+
 PIPELINES: dict[str, Callable] = {
+    "synthetic": build_synthetic,
     "naive": build_naive,
     "parallel": build_parallel,
     "vectorized": build_vectorized,
@@ -223,7 +257,7 @@ def build(name: str, split: Split | ShardSplit, spec: PipelineSpec):
             "the offline pipeline reads preprocessed shards: run `harness data preprocess SRC OUT` "
             "and pass OUT as --data"
         )
-    if name != "offline" and isinstance(split, ShardSplit):
+    if name not in ("offline", "synthetic") and isinstance(split, ShardSplit):
         raise UserInputError(f"the {name} pipeline reads image files: pass an ImageNet-layout folder as --data")
     if len(split) < spec.batch_size:
         raise UserInputError(

@@ -9,6 +9,7 @@ Logical devices must be configured before TensorFlow runs its first op, so `plac
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pipelines.errors import UserInputError
@@ -68,7 +69,9 @@ def label(device: str, logical: bool) -> str:
     return f"{device} on logical CPU devices (not a GPU measurement)" if logical else device
 
 
+@functools.cache
 def place(spec: PlacementSpec) -> Placement:
+    """The placement for `spec`, made once per process (logical devices can be configured only once)."""
     spec.validate()
     import tensorflow as tf
 

@@ -37,7 +37,7 @@ class Workload:
 WORKLOADS = {
     w.name: w
     for w in (
-        Workload("smoke", alpha=0.35, image_size=32, batch_size=16, bn_momentum=0.9, learning_rate=0.05),
+        Workload("smoke", alpha=0.35, image_size=32, batch_size=16, bn_momentum=0.9, learning_rate=0.01),
         Workload("small", alpha=0.35, image_size=96, batch_size=32, bn_momentum=0.9, learning_rate=0.05),
         Workload(
             "imagenet", alpha=1.0, image_size=224, batch_size=96, bn_momentum=0.999,

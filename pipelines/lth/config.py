@@ -1,0 +1,60 @@
+"""Everything a lottery-ticket job needs, as plain values, so that any executor can ship it anywhere."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipelines.errors import UserInputError
+from pipelines.lth.masking import METHODS
+from pipelines.lth.masks import SCOPES
+from pipelines.train.placement import PlacementSpec
+
+SCHEDULES = ("oneshot", "iterative")
+
+
+@dataclass(frozen=True)
+class LthConfig:
+    data: str
+    out: str
+    workload: str
+    epochs: int
+    rewinds: tuple[int, ...]
+    sparsities: tuple[float, ...] = ()
+    thresholds: tuple[float, ...] = ()  # absolute magnitudes, instead of sparsities
+    scope: str = "global"
+    schedule: str = "oneshot"
+    control: bool = False
+    allow_collapse: bool = False
+    masking: str = "gradient"
+    pipeline: str = "parallel"
+    seed: int = 0
+    deterministic: bool = True
+    placement: PlacementSpec = field(default_factory=PlacementSpec)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.out)
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise UserInputError("--epochs must be at least 1")
+        if not self.rewinds or any(not 0 <= k < self.epochs for k in self.rewinds):
+            raise UserInputError(f"--rewind epochs must lie in [0, {self.epochs}): got {list(self.rewinds)}")
+        if bool(self.sparsities) == bool(self.thresholds):
+            raise UserInputError("give target sparsities (--sparsity) or absolute magnitudes (--threshold), one of them")
+        if self.scope not in SCOPES:
+            raise UserInputError(f"unknown scope {self.scope!r}: choose one of {', '.join(SCOPES)}")
+        if self.schedule not in SCHEDULES:
+            raise UserInputError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+        if self.schedule == "iterative" and (self.thresholds or list(self.sparsities) != sorted(set(self.sparsities))):
+            raise UserInputError("--schedule iterative takes increasing target sparsities, one per round")
+        if self.masking not in METHODS:
+            raise UserInputError(f"unknown masking {self.masking!r}: choose one of {', '.join(METHODS)}")
+        self.placement.validate()
+
+    def identity(self) -> dict:
+        """What fixes the dense run and the masks: a rerun into the same folder must agree on it."""
+        keys = ("data", "workload", "epochs", "seed", "pipeline")
+        return {**{k: getattr(self, k) for k in keys}, "rewind_grid": sorted(self.rewinds),
+                "placement": asdict(self.placement)}

@@ -1,0 +1,64 @@
+"""The jobs of a lottery-ticket search: one per (mask, rewind epoch), plus random-init controls.
+
+Job ids are stable (they name the mask and the rewind), so results can be stored per job and a
+rerun can skip the finished ones. Retraining from rewind epoch k runs the remaining epochs - k
+epochs of the dense schedule; a control trains the mask from a fresh random initialization for all
+of them.
+
+One-shot masks come from the final dense weights and are shared by every rewind. Iterative masks
+after the first round descend from one rewind's chain of tickets (`<mask>-r<round>-k<rewind>`); a
+round's control uses the chain of the first rewind epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pipelines.lth.masks import MaskSpec
+
+
+@dataclass(frozen=True)
+class TicketJob:
+    job_id: str
+    mask: MaskSpec
+    mask_id: str
+    rewind: int | None  # None: the random-init control
+    epochs: int
+    round: int = 1  # iterative pruning: which round
+    keep_weights: bool = False  # iterative: the next round prunes these trained weights
+
+    @property
+    def control(self) -> bool:
+        return self.rewind is None
+
+    def describe(self) -> dict:
+        return {**asdict(self), "mask": asdict(self.mask), "control": self.control}
+
+
+def chain_mask_id(mask: MaskSpec, round_: int, chain: int) -> str:
+    return mask.mask_id if round_ == 1 else f"{mask.mask_id}-r{round_}-k{chain}"
+
+
+def job_id(mask: MaskSpec, round_: int, rewind: int | None) -> str:
+    prefix = mask.mask_id if round_ == 1 else f"{mask.mask_id}-r{round_}"
+    return f"{prefix}-control" if rewind is None else f"{prefix}-rewind{rewind}"
+
+
+def _jobs_for(mask: MaskSpec, round_: int, rewinds: tuple[int, ...], epochs: int, control: bool,
+              keep_weights: bool = False) -> list[TicketJob]:
+    jobs = [TicketJob(job_id(mask, round_, k), mask, chain_mask_id(mask, round_, k), k, epochs - k, round_,
+                      keep_weights) for k in rewinds]
+    if control:
+        jobs.append(TicketJob(job_id(mask, round_, None), mask, chain_mask_id(mask, round_, rewinds[0]), None,
+                              epochs, round_))
+    return jobs
+
+
+def oneshot_jobs(masks: list[MaskSpec], rewinds: tuple[int, ...], epochs: int, control: bool) -> list[TicketJob]:
+    return [job for mask in masks for job in _jobs_for(mask, 1, rewinds, epochs, control)]
+
+
+def iterative_round(masks: list[MaskSpec], round_: int, rewinds: tuple[int, ...], epochs: int,
+                    control: bool) -> list[TicketJob]:
+    """Round `round_` (from 1) of iterative pruning: masks[round_ - 1] is its target sparsity."""
+    return _jobs_for(masks[round_ - 1], round_, rewinds, epochs, control, keep_weights=round_ < len(masks))

@@ -1,0 +1,63 @@
+"""Training and evaluation on a placement: the datasets, the model in the strategy's scope, the fit.
+
+Shared by `harness run`'s training variants, the dense LTH run and every ticket, so that all of them
+train the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines.data import online
+from pipelines.data.shards import ShardSource
+from pipelines.data.source import ImageFolderSource
+from pipelines.train.model import build_model, compile_model
+from pipelines.train.placement import Placement
+from pipelines.train.workloads import Workload
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    source: ImageFolderSource | ShardSource
+    workload: Workload
+    placement: Placement
+    pipeline: str = "parallel"
+    seed: int = 0
+    cache_dir: str | None = None
+
+    @property
+    def global_batch(self) -> int:
+        return self.placement.global_batch(self.workload.batch_size)
+
+    @property
+    def num_classes(self) -> int:
+        return self.workload.classes_for(len(self.source.classes))
+
+    def spec(self, shuffle: bool = True) -> online.PipelineSpec:
+        return online.PipelineSpec(image_size=self.workload.image_size, batch_size=self.global_batch,
+                                   seed=self.seed, shuffle=shuffle, cache_dir=self.cache_dir)
+
+    def train_dataset(self):
+        """The training pipeline, and the steps in one epoch of it."""
+        split = self.source.split("train")
+        return online.build(self.pipeline, split, self.spec()), len(split) // self.global_batch
+
+    def model(self, seed: int | None = None, masks: dict[str, np.ndarray] | None = None, masking: str = "gradient",
+              load=None):
+        """A compiled MobileNetV2 in the placement's scope. `load(model)` may fill in weights before the
+        compile; with `masks`, the compiled step holds the masked weights at zero."""
+        spec = self.placement.spec
+        with self.placement.strategy.scope():
+            model = build_model(self.workload, self.num_classes, self.seed if seed is None else seed, spec.precision)
+            if load:
+                load(model)
+            compile_model(model, self.workload, jit=spec.jit, masks=masks, masking=masking)
+        return model
+
+    def evaluate(self, model) -> dict:
+        """top-1, top-5 and loss over the whole validation split, each image once."""
+        dataset = online.evaluation_dataset(self.source.split("val"), self.spec(shuffle=False))
+        loss, top1, top5 = model.evaluate(dataset, verbose=0)
+        return {"loss": float(loss), "top1": float(top1), "top5": float(top5)}

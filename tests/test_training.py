@@ -1,0 +1,71 @@
+"""Training stage in this process (CPU placement): checkpoints, rewinding, masks held in the step."""
+
+import numpy as np
+import pytest
+
+from pipelines.lth.masking import masked_nonzero_count
+from pipelines.lth.masks import MaskSpec, compute_masks, kernel_values
+from pipelines.train import checkpoints
+from pipelines.train.model import build_model, compile_model
+from pipelines.train.workloads import get_workload
+
+SMOKE = get_workload("smoke")
+
+
+def random_batches(seed=0, batch=16):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 3, batch)
+    return tf.data.Dataset.from_tensors((images, labels)).repeat()
+
+
+def test_checkpoints_at_the_grid_and_rewinding_restores_them(tmp_path):
+    import keras
+
+    model = build_model(SMOKE, 3, seed=5)
+    compile_model(model, SMOKE)
+    checkpoints.save_checkpoint(model, tmp_path, 0, {"workload": "smoke"})
+    at_init = [w.copy() for w in model.get_weights()]
+    seen = {}
+
+    class Remember(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen[epoch + 1] = [w.copy() for w in self.model.get_weights()]
+
+    model.fit(random_batches(), epochs=3, steps_per_epoch=2, verbose=0, shuffle=False,
+              callbacks=[checkpoints.rewind_callback(tmp_path, {2}, {"workload": "smoke"}), Remember()])
+    checkpoints.save_checkpoint(model, tmp_path, None, {"workload": "smoke"})
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["epoch-000.json", "epoch-000.weights.h5", "epoch-002.json", "epoch-002.weights.h5",
+                     "final.json", "final.weights.h5"]
+    for epoch, expected in ((0, at_init), (2, seen[2]), (None, seen[3])):
+        fresh = build_model(SMOKE, 3, seed=99)
+        metadata = checkpoints.load_checkpoint(fresh, tmp_path, epoch)
+        assert metadata["epoch"] == epoch and "not kept" in metadata["optimizer_state"]
+        for got, want in zip(fresh.get_weights(), expected):
+            np.testing.assert_array_equal(got, want)
+    assert not np.allclose(seen[2][1], at_init[1])
+
+
+@pytest.mark.parametrize("masking", ["gradient", "constraint"])
+def test_masked_weights_stay_zero_while_the_rest_train(masking):
+    model = build_model(SMOKE, 3, seed=1)
+    masks = compute_masks(kernel_values(model), MaskSpec("layer", 0.7))
+    compile_model(model, SMOKE, masks=masks, masking=masking)
+    before = kernel_values(model)
+    assert masked_nonzero_count(model, masks) == 0
+    model.fit(random_batches(), epochs=1, steps_per_epoch=4, verbose=0, shuffle=False)
+    after = kernel_values(model)
+    assert masked_nonzero_count(model, masks) == 0
+    changed = sum(int(np.count_nonzero(after[n][m] != before[n][m])) for n, m in masks.items())
+    assert changed > 0.5 * sum(int(m.sum()) for m in masks.values())
+
+
+def test_prunable_weights_are_conv_depthwise_and_classifier_kernels_only():
+    model = build_model(SMOKE, 3, seed=1)
+    names = list(kernel_values(model))
+    assert any("depthwise" in n for n in names) and any(n.startswith("predictions") for n in names)
+    assert all(n.endswith("/kernel") for n in names) and len(names) == 53
+    assert not any(part in n for n in names for part in ("gamma", "beta", "moving", "bias"))
