@@ -7,6 +7,7 @@ imported lazily, inside the commands that need it, so that --help stays instant.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -210,15 +211,18 @@ def number_list(kind):
               help="random: also train each mask from a fresh random initialization.")
 @click.option("--allow-collapse", is_flag=True, help="Train masks that prune whole layers (warns instead of refusing).")
 @click.option("--masking", type=click.Choice(["gradient", "constraint"]), default="gradient", show_default=True)
-@click.option("--executor", default="serial", show_default=True, help="How tickets run: serial.")
+@click.option("--executor", type=click.Choice(["serial", "multiprocessing", "mpi", "elephas"]), default="serial",
+              show_default=True, help="How tickets run (mpi: relaunches itself under mpiexec unless already there).")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="multiprocessing: processes; mpi: ranks when relaunching; elephas: Spark partitions.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for checkpoints, masks, results.")
 @click.option("--device", type=click.Choice(["cpu", "gpu1", "gpu4"]), default="cpu", show_default=True)
 @placement_flags
 @command_options
 def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds, scope: str, schedule: str,
-        control: str, allow_collapse: bool, masking: str, executor: str, seed: int, out: Path, device: str,
-        placement_flags: dict, as_json: bool):
+        control: str, allow_collapse: bool, masking: str, executor: str, workers: int, seed: int, out: Path,
+        device: str, placement_flags: dict, as_json: bool):
     """Train dense with a rewind grid, prune by magnitude, retrain every (mask, rewind) ticket."""
     from pipelines.data.shards import open_source
     from pipelines.lth.config import LthConfig
@@ -234,13 +238,24 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
         masking=masking, seed=seed, placement=PlacementSpec(device=device, **placement_flags),
     )
     config.validate()
+    from harness.quiet import is_verbose
+    from pipelines.sweep import SweepSettings
+    from pipelines.sweep import mpi
+
+    sweep = SweepSettings(executor=executor, workers=workers, quiet=not is_verbose())
+    sweep.validate()
+    if executor == "mpi" and not mpi.launched_by_mpi():
+        sys.exit(mpi.relaunch(workers, sys.argv[1:]))
+    team = mpi.Team() if executor == "mpi" else mpi.Solo()  # binds GPUs before TensorFlow loads
     preload_tensorflow()
     from pipelines.lth.search import search
 
-    with progress_bar("tickets") as bar:
-        task = bar.add_task("jobs", total=None)
-        summary = search(config, executor, log=lambda line: stderr.print(line, markup=False),
-                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with progress_bar("tickets") if team.leader else contextlib.nullcontext() as bar:
+        task = bar.add_task("jobs", total=None) if bar else None
+        summary = search(config, sweep, log=lambda line: stderr.print(line, markup=False), team=team,
+                         progress=(lambda done, total: bar.update(task, completed=done, total=total)) if bar else None)
+    if not team.leader:
+        return
     if as_json:
         emit_json(summary)
     else:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from pipelines.gpus import list_gpus
+
 LIBRARIES = ("tensorflow", "keras", "numpy", "pyspark", "elephas", "mpi4py", "pillow", "nvidia-ml-py")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,27 +25,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def gpus() -> list[dict]:
-    """The GPUs NVML sees, or an empty list where there is no driver: nothing is invented."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:
-        return []
-    try:
-        found = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = pynvml.nvmlDeviceGetName(handle)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            found.append({"index": index, "name": name if isinstance(name, str) else name.decode(),
-                          "memory_bytes": int(memory.total)})
-        return found
-    finally:
-        pynvml.nvmlShutdown()
 
 
 def library_versions() -> dict[str, str | None]:
@@ -75,7 +56,7 @@ def describe_machine() -> dict:
         "physical_cores": psutil.cpu_count(logical=False),
         "usable_cores": len(os.sched_getaffinity(0)),
         "memory_bytes": psutil.virtual_memory().total,
-        "gpus": gpus(),
+        "gpus": list_gpus(),
         "python": platform.python_version(),
         "libraries": library_versions(),
         "git": git_commit(),

@@ -24,8 +24,10 @@ def spark_session(master: str | None = None, app_name: str = "lth-harness", quie
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.python.worker.reuse", "true")
-        .config("spark.driver.bindAddress", "127.0.0.1")
     )
+    if master is None:  # local mode: every service binds and advertises loopback, never the host's address
+        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+        builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
     with native_stderr_muted(active=quiet):
         session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR" if quiet else "WARN")

@@ -56,5 +56,5 @@ class LthConfig:
     def identity(self) -> dict:
         """What fixes the dense run and the masks: a rerun into the same folder must agree on it."""
         keys = ("data", "workload", "epochs", "seed", "pipeline")
-        return {**{k: getattr(self, k) for k in keys}, "rewind_grid": sorted(self.rewinds),
-                "placement": asdict(self.placement)}
+        placement = {k: v for k, v in asdict(self.placement).items() if k != "threads"}  # a share, not a setting
+        return {**{k: getattr(self, k) for k in keys}, "rewind_grid": sorted(self.rewinds), "placement": placement}

@@ -41,19 +41,40 @@ def masked_sgd(masks: dict[str, np.ndarray], **sgd_arguments):
     return MaskedSGD(**sgd_arguments)
 
 
-def constrain_to_masks(model, masks: dict[str, np.ndarray]) -> None:
+def mask_constraint_class(masks: dict[str, np.ndarray]):
+    """A Keras constraint class that multiplies a kernel by its mask, named by variable path.
+
+    Its config holds only the path, so a model carrying it serializes small; the masks travel in the
+    class itself (a closure), which is how Elephas ships it to Spark workers as a custom object.
+    """
     import keras
 
     class KeepMask(keras.constraints.Constraint):
-        def __init__(self, mask):
-            self.mask = mask
+        def __init__(self, path: str):
+            self.path = path
 
         def __call__(self, weight):
-            return weight * keras.ops.cast(self.mask, weight.dtype)
+            return weight * keras.ops.cast(masks[self.path], weight.dtype)
 
-    kernels = prunable_kernels(model)
-    for name, mask in masks.items():
-        kernels[name].constraint = KeepMask(mask)
+        def get_config(self):
+            return {"path": self.path}
+
+    return KeepMask
+
+
+def constrain_to_masks(model, masks: dict[str, np.ndarray]):
+    """Attach the constraint to each masked kernel and to its layer's config; returns the class."""
+    import keras
+
+    keep_mask = mask_constraint_class(masks)
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None or kernel.path not in masks:
+            continue
+        kernel.constraint = keep_mask(kernel.path)
+        attribute = "depthwise_constraint" if isinstance(layer, keras.layers.DepthwiseConv2D) else "kernel_constraint"
+        setattr(layer, attribute, kernel.constraint)
+    return keep_mask
 
 
 def masked_nonzero_count(model, masks: dict[str, np.ndarray]) -> int:

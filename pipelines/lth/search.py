@@ -13,6 +13,7 @@ finished masks and tickets are never redone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Callable
@@ -26,7 +27,8 @@ from pipelines.lth.masks import (MaskSpec, check_collapse, compute_masks, kernel
                                  sparsity_report)
 from pipelines.lth.plan import chain_mask_id, iterative_round, job_id, oneshot_jobs
 from pipelines.lth.ticket import checkpoints_dir, masks_dir, tickets_dir, train_setup
-from pipelines.sweep import run_jobs
+from pipelines.sweep import SweepSettings, run_jobs
+from pipelines.sweep.mpi import Solo
 from pipelines.sweep.store import ResultStore
 from pipelines.train import checkpoints
 from pipelines.train.model import build_model
@@ -35,39 +37,55 @@ Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
 
 
-def search(config: LthConfig, executor: str = "serial", log: Log = print, progress: Progress | None = None) -> dict:
+def search(config: LthConfig, sweep: SweepSettings = SweepSettings(), log: Log = print,
+           progress: Progress | None = None, team=None) -> dict:
+    """The whole search; under MPI (`team`), rank 0 leads the shared steps and every rank runs jobs."""
+    team = team or Solo()
+    config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=team.threads))
     config.validate()
-    _claim_folder(config)
-    dense = train_dense(config, log)
+    sweep.validate()
+    log = log if team.leader else (lambda line: None)
+    team.leader_does(lambda: _claim_folder(config))
+    dense = team.leader_does(lambda: train_dense(config, log))
     specs = [MaskSpec(config.scope, sparsity=s) for s in config.sparsities] or \
             [MaskSpec(config.scope, threshold=t) for t in config.thresholds]
     store = ResultStore(config.root / "jobs")
     warnings: list[str] = []
-    final = _weights_of(config, checkpoints_dir(config), None)
     if config.schedule == "oneshot":
-        for spec in specs:
-            _ensure_mask(config, spec, spec.mask_id, final, None, warnings)
+        team.leader_does(lambda: _oneshot_masks(config, specs, warnings))
         log(f"tickets: {len(specs)} mask(s) x {len(config.rewinds)} rewind epoch(s)"
-            f"{' + controls' if config.control else ''}")
-        results = run_jobs(executor, config, oneshot_jobs(specs, config.rewinds, config.epochs, config.control),
-                           store, progress)
+            f"{' + controls' if config.control else ''}, executor {sweep.executor}")
+        results = run_jobs(sweep, config, oneshot_jobs(specs, config.rewinds, config.epochs, config.control),
+                           store, team, progress)
     else:
         results = []
         for round_ in range(1, len(specs) + 1):
-            for chain in config.rewinds:
-                weights, previous = final, None
-                if round_ > 1:
-                    parent = chain_mask_id(specs[round_ - 2], round_ - 1, chain)
-                    weights = _weights_of(config, tickets_dir(config) / job_id(specs[round_ - 2], round_ - 1, chain),
-                                          None)
-                    previous = load_masks(masks_dir(config) / f"{parent}.npz")
-                _ensure_mask(config, specs[round_ - 1], chain_mask_id(specs[round_ - 1], round_, chain), weights,
-                             previous, warnings)
+            team.leader_does(lambda: _round_masks(config, specs, round_, warnings))
             log(f"iterative round {round_}/{len(specs)}: sparsity {specs[round_ - 1].sparsity}")
             jobs = iterative_round(specs, round_, config.rewinds, config.epochs, config.control)
-            results += run_jobs(executor, config, jobs, store, progress)
-            _stop_on_failures(results)
-    return _summary(config, dense, results, warnings)
+            results += run_jobs(sweep, config, jobs, store, team, progress)
+            team.leader_does(lambda: _stop_on_failures(results))
+    return team.leader_does(lambda: _summary(config, dense, results, warnings))
+
+
+def _oneshot_masks(config: LthConfig, specs: list[MaskSpec], warnings: list[str]) -> None:
+    final = _weights_of(config, checkpoints_dir(config), None)
+    for spec in specs:
+        _ensure_mask(config, spec, spec.mask_id, final, None, warnings)
+
+
+def _round_masks(config: LthConfig, specs: list[MaskSpec], round_: int, warnings: list[str]) -> None:
+    """Round 1 prunes the final dense weights; later rounds prune each chain's previous ticket."""
+    final = _weights_of(config, checkpoints_dir(config), None) if round_ == 1 else None
+    for chain in config.rewinds:
+        if round_ == 1:
+            weights, previous = final, None
+        else:
+            parent = specs[round_ - 2]
+            weights = _weights_of(config, tickets_dir(config) / job_id(parent, round_ - 1, chain), None)
+            previous = load_masks(masks_dir(config) / f"{chain_mask_id(parent, round_ - 1, chain)}.npz")
+        _ensure_mask(config, specs[round_ - 1], chain_mask_id(specs[round_ - 1], round_, chain), weights,
+                     previous, warnings)
 
 
 def _claim_folder(config: LthConfig) -> None:

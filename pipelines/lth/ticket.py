@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -44,21 +46,29 @@ def checkpoints_dir(config: LthConfig) -> Path:
     return config.root / "checkpoints"
 
 
-def run_ticket(config: LthConfig, job: TicketJob) -> dict:
+def keras_fit(model, setup: TrainSetup, job: TicketJob, masks) -> None:
+    """Retrain in this process, on the setup's placement and pipeline."""
+    dataset, steps = setup.train_dataset()
+    model.fit(dataset, epochs=job.epochs, steps_per_epoch=steps, shuffle=False, verbose=0)
+
+
+def run_ticket(config: LthConfig, job: TicketJob, fit=keras_fit, masking: str | None = None) -> dict:
+    """Rewind (or re-draw) the weights, hold the mask, `fit`, evaluate. Executors that train elsewhere
+    (Elephas) pass their own `fit` and the masking method that can travel with the model."""
     import keras
 
     setup = train_setup(config)
     keras.backend.clear_session()
     masks = load_masks(masks_dir(config) / f"{job.mask_id}.npz")
     mask_report = json.loads((masks_dir(config) / f"{job.mask_id}.json").read_text())
+    masking = masking or config.masking
     if job.control:
-        model = setup.model(seed=config.seed + CONTROL_SEED_OFFSET, masks=masks, masking=config.masking)
+        model = setup.model(seed=config.seed + CONTROL_SEED_OFFSET, masks=masks, masking=masking)
     else:
-        model = setup.model(masks=masks, masking=config.masking,
+        model = setup.model(masks=masks, masking=masking,
                             load=lambda m: checkpoints.load_checkpoint(m, checkpoints_dir(config), job.rewind))
-    dataset, steps = setup.train_dataset()
     started = time.time()
-    model.fit(dataset, epochs=job.epochs, steps_per_epoch=steps, shuffle=False, verbose=0)
+    fit(model, setup, job, masks)
     seconds = time.time() - started
     if job.keep_weights:
         checkpoints.save_checkpoint(model, tickets_dir(config) / job.job_id, None, {"job": job.job_id})
@@ -71,5 +81,7 @@ def run_ticket(config: LthConfig, job: TicketJob) -> dict:
         "actual_sparsity": mask_report["sparsity"],
         "epochs_trained": job.epochs,
         "masked_nonzero": masked_nonzero_count(model, masks),
+        "masking": masking,
         "train_seconds": seconds,
+        "worker": {"host": socket.gethostname(), "pid": os.getpid()},
     }

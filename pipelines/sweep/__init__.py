@@ -1,7 +1,16 @@
-"""Sweep executors: run a list of ticket jobs, skipping those already finished, one result per job."""
+"""Sweep executors: run a list of ticket jobs, skipping those already finished, one result per job.
+
+| executor | where the jobs run |
+|---|---|
+| serial | one after another in this process |
+| multiprocessing | a pool of `workers` processes on this node (multiprocess.py) |
+| mpi | every MPI rank, jobs handed out through a shared counter (mpi.py) |
+| elephas | one after another, each trained data-parallel by Elephas on Spark (elephas.py) |
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from pipelines.errors import UserInputError
@@ -11,20 +20,43 @@ from pipelines.sweep.store import ResultStore
 
 Progress = Callable[[int, int], None]
 
-EXECUTORS = ("serial",)
+EXECUTORS = ("serial", "multiprocessing", "mpi", "elephas")
 
 
-def run_jobs(executor: str, config: LthConfig, jobs: list[TicketJob], store: ResultStore,
+@dataclass(frozen=True)
+class SweepSettings:
+    executor: str = "serial"
+    workers: int = 2  # multiprocessing: processes; elephas: Spark partitions; mpi: ranks when relaunching
+    quiet: bool = True
+
+    def validate(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise UserInputError(f"unknown executor {self.executor!r}: choose one of {', '.join(EXECUTORS)}")
+        if self.workers < 1:
+            raise UserInputError("--workers must be at least 1")
+
+
+def run_jobs(sweep: SweepSettings, config: LthConfig, jobs: list[TicketJob], store: ResultStore, team,
              progress: Progress | None = None) -> list[dict]:
     """Every job's result, in plan order; finished jobs are read back, the rest run on `executor`."""
-    if executor not in EXECUTORS:
-        raise UserInputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    pending = [job for job in jobs if not store.finished(job.job_id)]
+    pending_ids = team.leader_does(lambda: [job.job_id for job in jobs if not store.finished(job.job_id)])
+    pending = [job for job in jobs if job.job_id in set(pending_ids)]
     done_before = len(jobs) - len(pending)
     if progress:
         progress(done_before, len(jobs))
     report = (lambda done: progress(done_before + done, len(jobs))) if progress else None
-    from pipelines.sweep import serial
+    if sweep.executor == "mpi":
+        team.run(config, pending, store, report)
+    elif sweep.executor == "multiprocessing":
+        from pipelines.sweep import multiprocess
 
-    serial.run(config, pending, store, report)
-    return [store.load(job.job_id) for job in jobs]
+        multiprocess.run(config, pending, store, report, sweep.workers)
+    elif sweep.executor == "elephas":
+        from pipelines.sweep import elephas
+
+        elephas.run(config, pending, store, report, sweep.workers, sweep.quiet)
+    else:
+        from pipelines.sweep import serial
+
+        serial.run(config, pending, store, report)
+    return team.leader_does(lambda: [store.load(job.job_id) for job in jobs])

@@ -1,0 +1,140 @@
+"""The sweep over MPI ranks: the same `harness lth` runs on every rank (`mpiexec -n N`, or `srun`).
+
+Rank 0 leads: it trains the dense network, builds the masks and writes the summary, while the other
+ranks wait; a failure on the leader is broadcast so that every rank stops with it. Jobs are then
+handed out dynamically by a scheduler thread on rank 0: a rank that is free asks for the next job
+index, so a slow job never idles the others, and rank 0 trains jobs too (it takes its own from the
+same counter), so no rank sits as a pure scheduler. Every rank writes its jobs' results itself.
+
+Waiting never spins: MPICH polls at full speed inside blocking calls, and its passive one-sided
+operations progress only when the target enters MPI, so every wait here is a non-blocking request
+tested every few milliseconds, leaving the cores to the ranks that are training. Each rank binds
+to its node: with GPUs, node-local rank i sees GPU i mod G; on CPUs, it gets cores // ranks-on-node
+threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pipelines.gpus import list_gpus
+from pipelines.sweep.share import cpu_share, visible_gpu_for
+
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+POLL_SECONDS = 0.005
+ASK, ANSWER = 1, 2  # message tags: a free rank asks for a job, rank 0 answers with its index
+
+
+def launched_by_mpi() -> bool:
+    return any(name in os.environ for name in RANK_VARIABLES)
+
+
+def relaunch(workers: int, argv: list[str]) -> int:
+    """Run this same command under the venv's `mpiexec -n workers`; returns its exit status."""
+    mpiexec = Path(sys.executable).with_name("mpiexec")
+    command = [str(mpiexec), "-n", str(workers), sys.executable, "-m", "harness.cli", *argv]
+    return subprocess.call(command)
+
+
+class Team:
+    """The ranks of MPI_COMM_WORLD, bound to their share of the node. Build it before TensorFlow loads."""
+
+    def __init__(self):
+        from mpi4py import MPI
+
+        self.MPI = MPI
+        self.comm = MPI.COMM_WORLD
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        self.local_rank, self.local_size = node.Get_rank(), node.Get_size()
+        node.Free()
+        gpu = visible_gpu_for(self.local_rank, len(list_gpus()))
+        if gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        self.threads = None if gpu is not None else cpu_share(self.local_size)
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        self._wait(self.comm.Ibarrier())
+
+    @staticmethod
+    def _wait(request):
+        """The request's message once it completes, testing it every few milliseconds."""
+        while True:
+            done, message = request.test()
+            if done:
+                return message
+            time.sleep(POLL_SECONDS)
+
+    def leader_does(self, work):
+        """`work()` on rank 0, its result on every rank; if it raises, every rank raises it."""
+        outcome = None
+        if self.leader:
+            try:
+                outcome = ("ok", work())
+            except Exception as error:
+                outcome = ("error", error)
+        self.barrier()
+        kind, value = self.comm.bcast(outcome, root=0)
+        if kind == "error":
+            raise value
+        return value
+
+    def run(self, config, jobs, store, report=None) -> None:
+        """Every rank runs jobs until the shared counter passes the last one."""
+        from pipelines.sweep.serial import execute
+
+        if self.leader:
+            counter, lock = itertools.count(), threading.Lock()
+
+            def take() -> int:
+                with lock:
+                    index = next(counter)
+                if report and index < len(jobs):
+                    report(index + 1)
+                return index
+
+            scheduler = threading.Thread(target=self._serve, args=(take, len(jobs)), daemon=True)
+            scheduler.start()
+            while (index := take()) < len(jobs):
+                execute(config, jobs[index], store)
+            scheduler.join()
+        else:
+            while True:
+                self.comm.send(self.rank, dest=0, tag=ASK)
+                index = self._wait(self.comm.irecv(source=0, tag=ANSWER))
+                if index >= len(jobs):
+                    break
+                execute(config, jobs[index], store)
+        self.barrier()
+
+    def _serve(self, take, count: int) -> None:
+        """Rank 0's scheduler: answer each request with the next index until every other rank is told "none left"."""
+        told_done = 0
+        while told_done < self.size - 1:
+            asker = self._wait(self.comm.irecv(source=self.MPI.ANY_SOURCE, tag=ASK))
+            index = take()
+            self.comm.send(index, dest=asker, tag=ANSWER)
+            told_done += index >= count
+
+
+class Solo:
+    """One process doing everything: the serial and multiprocessing executors' team."""
+
+    leader = True
+    threads = None
+
+    def barrier(self) -> None:
+        pass
+
+    def leader_does(self, work):
+        return work()
