@@ -109,12 +109,13 @@ def variants(as_json: bool):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="*-cached: cache decoded images in a file there instead of in memory.")
+@click.option("--workers", type=int, default=2, show_default=True, help="sweep-*: the executor's workers.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the run record.")
 @placement_flags
 @command_options
 def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, cache_dir: Path | None,
-        results: Path, placement_flags: dict, as_json: bool):
+        workers: int, results: Path, placement_flags: dict, as_json: bool):
     """Time one variant: warm-up steps, then timed steps; write a run record."""
     from harness.runner import RunSettings
     from harness.variants import get_variant
@@ -123,7 +124,8 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
 
     chosen = get_variant(variant)
     settings = RunSettings(source=open_source(data), workload=get_workload(workload), steps=steps,
-                           warmup=warmup, seed=seed, cache_dir=cache_dir, **placement_flags)
+                           warmup=warmup, seed=seed, cache_dir=cache_dir, workers=workers,
+                           **placement_flags)
     settings.validate()
     if chosen.mode == "train":
         settings.placement_spec(chosen).validate()
@@ -152,6 +154,11 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
             f"ImageNet epoch {human_duration(timing['imagenet_epoch_s'])} (extrapolated)")
     if fraction is not None:
         line += f", {fraction:.2f} of the decode ceiling ({record['decode_ceiling']['images_per_s']:.0f} images/s)"
+    if "sweep" in record:
+        sweep = record["sweep"]
+        line = (f"{variant} on {workload}: {sweep['jobs']} jobs in {sweep['makespan_s']:.0f} s "
+                f"({sweep['jobs_per_hour']:.0f} jobs/hour) with {sweep['workers']} worker(s), "
+                f"{timing['images_per_s']:.1f} training images/s")
     stdout.print(line)
     stdout.print(f"record: {path}")
 

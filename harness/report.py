@@ -28,6 +28,7 @@ class Row:
     speedup: float | None
     baseline: str | None
     fraction_of_ceiling: float | None  # data runs: images/s over the decode ceiling
+    efficiency: float | None  # sweep runs: speedup over workers
 
 
 def human_duration(seconds: float) -> str:
@@ -62,17 +63,26 @@ def summarize(records: list[dict], baseline: str | None = None) -> list[Row]:
     for (workload, host, mode, variant), runs in groups.items():
         peers = {v: rate for (w, h, m, v), rate in rates.items() if (w, h, m) == (workload, host, mode)}
         cpu_peers = {v: rate for v, rate in peers.items() if groups[(workload, host, mode, v)][0]["device"] == "cpu"}
-        chosen = baseline if baseline in peers else (min(cpu_peers, key=cpu_peers.get) if cpu_peers else None)
+        chosen = baseline if baseline in peers else _default_baseline(mode, peers, cpu_peers)
         rate = rates[(workload, host, mode, variant)]
         fractions = [r["fraction_of_ceiling"] for r in runs if r.get("fraction_of_ceiling") is not None]
+        speedup = rate / peers[chosen] if chosen else None
         rows.append(Row(
             variant=variant, workload=workload, host=host, mode=mode, device=runs[0]["device"],
             pipeline=runs[0]["pipeline"], runs=len(runs), images_per_s=rate,
             imagenet_epoch_s=_median(runs, "imagenet_epoch_s"), step_p50_s=_median(runs, "step_p50_s"),
-            speedup=rate / peers[chosen] if chosen else None, baseline=chosen,
+            speedup=speedup, baseline=chosen,
             fraction_of_ceiling=statistics.median(fractions) if fractions else None,
+            efficiency=speedup / runs[0]["sweep"]["workers"] if speedup and mode == "sweep" else None,
         ))
     return sorted(rows, key=lambda r: (r.workload, r.host, r.mode, r.images_per_s))
+
+
+def _default_baseline(mode: str, peers: dict[str, float], cpu_peers: dict[str, float]) -> str | None:
+    """Sweeps compare against the serial executor; everything else against its slowest CPU variant."""
+    if mode == "sweep" and "sweep-serial" in peers:
+        return "sweep-serial"
+    return min(cpu_peers, key=cpu_peers.get) if cpu_peers else None
 
 
 def render(records: list[dict], baseline: str | None = None) -> str:

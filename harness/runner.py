@@ -12,6 +12,7 @@ from typing import Callable
 from harness.machine import describe_machine
 from harness.results import SCHEMA, new_run_id
 from harness.quiet import is_verbose
+from harness.sweep_bench import time_sweep
 from harness.timing import StepClock, StepStats, keras_step_callback
 from harness.variants import Variant
 from pipelines.data import online
@@ -41,12 +42,15 @@ class RunSettings:
     logical_devices: int | None = None
     precision: str = "float32"
     jit: bool = False
+    workers: int = 2  # sweep variants: workers of the executor
 
     def validate(self) -> None:
         if self.steps < 1:
             raise UserInputError("--steps must be at least 1")
         if self.warmup < 0:
             raise UserInputError("--warmup must be 0 or more")
+        if self.workers < 1:
+            raise UserInputError("--workers must be at least 1")
 
     def placement_spec(self, variant: Variant) -> PlacementSpec:
         return PlacementSpec(device=variant.device, logical_devices=self.logical_devices,
@@ -65,7 +69,8 @@ def warmup_steps(variant: Variant, settings: RunSettings, examples: int, batch_s
 
 def run_variant(variant: Variant, settings: RunSettings, on_step: StepCallback | None = None) -> dict:
     settings.validate()
-    runner = {"preprocess": _run_preprocess, "data": _run_data, "train": _run_training}[variant.mode]
+    runner = {"preprocess": _run_preprocess, "data": _run_data, "train": _run_training,
+              "sweep": _run_sweep}[variant.mode]
     return runner(variant, settings, on_step)
 
 
@@ -101,6 +106,16 @@ def _run_training(variant: Variant, settings: RunSettings, on_step: StepCallback
     return _record(variant, settings, clock.started_at, examples, clock.stats(warmup, setup.global_batch),
                    warmup_steps=warmup, placement=placement.describe(), global_batch=setup.global_batch,
                    masking=variant.masking)
+
+
+def _run_sweep(variant: Variant, settings: RunSettings, on_step: StepCallback | None) -> dict:
+    """The fixed ticket grid through `harness lth --executor`; see harness.sweep_bench."""
+    if not isinstance(settings.source, ImageFolderSource):
+        raise UserInputError(f"{variant.name} retrains tickets on image files: pass an ImageNet-layout folder as --data")
+    started_at = time.time()
+    stats, extra = time_sweep(variant.executor, settings.workers, settings.source.root, settings.workload.name,
+                              settings.seed, on_step)
+    return _record(variant, settings, started_at, len(settings.source.split("train")), stats, **extra)
 
 
 def _pricing_masks(setup: TrainSetup) -> dict:

@@ -2,9 +2,11 @@
 
 `<device>-<pipeline>` trains MobileNetV2 on cpu, gpu1 or gpu4 fed by that pipeline, and
 `<device>-synthetic` on in-memory tensors (the model's ceiling); `cpu-synthetic-masked` and
-`cpu-synthetic-constraint` add a pruning mask, to price masking; `data-<pipeline>` runs the
+`cpu-synthetic-constraint` hold a pruning mask, priced against `cpu-synthetic-zeroed` (the same
+zeros, not held) and `cpu-synthetic`; `data-<pipeline>` runs the
 pipeline alone, no model, to measure what it can supply; `preprocess-<engine>` times the offline
-job that writes the shards `*-offline` reads.
+job that writes the shards `*-offline` reads; `sweep-<executor>` times a small ticket grid through
+`harness lth` with that executor.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ DEVICE_SUMMARIES = {
     "gpu4": "train on four GPUs (MirroredStrategy)",
 }
 MASKINGS = {
+    "zeroed": ("none", "an 80% layer-wise mask's weights zeroed once, not held (prices the holding)"),
     "masked": ("gradient", "an 80% layer-wise mask held by masking gradients in the compiled step"),
     "constraint": ("constraint", "an 80% layer-wise mask held by a Keras kernel constraint"),
 }
@@ -41,6 +44,15 @@ class Variant:
     pipeline: str
     engine: str | None = None  # preprocess: spark or local
     masking: str | None = None  # train: hold a pruning mask this way (pipelines.lth.masking)
+    executor: str | None = None  # sweep: the executor that runs the ticket grid
+
+
+SWEEPS = (
+    ("serial", "serial", "one job after another (the baseline)"),
+    ("mp", "multiprocessing", "on a pool of --workers processes"),
+    ("mpi", "mpi", "on --workers MPI ranks (mpiexec)"),
+    ("elephas", "elephas", "each job data-parallel with Elephas over --workers Spark partitions"),
+)
 
 
 def _catalogue() -> dict[str, Variant]:
@@ -55,6 +67,8 @@ def _catalogue() -> dict[str, Variant]:
     variants += [Variant(f"preprocess-{e}", f"offline preprocessing to shards at the workload's size, {s}",
                          "preprocess", "cpu", "offline", engine=e)
                  for e, s in (("spark", "on Spark in local mode"), ("local", "on a local process pool"))]
+    variants += [Variant(f"sweep-{short}", f"a grid of 4 ticket jobs (2 masks x 2 rewinds) {summary}", "sweep", "cpu",
+                         "parallel", executor=executor) for short, executor, summary in SWEEPS]
     return {v.name: v for v in variants}
 
 

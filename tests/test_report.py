@@ -37,6 +37,16 @@ def test_speedup_against_slowest_cpu_run_per_workload_and_host():
     assert rows[("data-offline", "small", "node-a")].baseline == "data-naive"
 
 
+def test_sweeps_compare_against_serial_with_efficiency_per_worker():
+    serial = fake_record("sweep-serial", 100, mode="sweep")
+    serial["sweep"] = {"workers": 1}
+    pool = fake_record("sweep-mp", 180, mode="sweep")
+    pool["sweep"] = {"workers": 2}
+    rows = {r.variant: r for r in summarize([pool, serial])}
+    assert rows["sweep-mp"].baseline == "sweep-serial"
+    assert rows["sweep-mp"].speedup == pytest.approx(1.8) and rows["sweep-mp"].efficiency == pytest.approx(0.9)
+
+
 def test_named_baseline_and_unknown_baseline():
     records = [fake_record("cpu-naive", 100), fake_record("cpu-parallel", 200)]
     rows = {r.variant: r for r in summarize(records, baseline="cpu-parallel")}

@@ -45,14 +45,11 @@ def search(config: LthConfig, sweep: SweepSettings = SweepSettings(), log: Log =
     config.validate()
     sweep.validate()
     log = log if team.leader else (lambda line: None)
-    team.leader_does(lambda: _claim_folder(config))
-    dense = team.leader_does(lambda: train_dense(config, log))
-    specs = [MaskSpec(config.scope, sparsity=s) for s in config.sparsities] or \
-            [MaskSpec(config.scope, threshold=t) for t in config.thresholds]
-    store = ResultStore(config.root / "jobs")
     warnings: list[str] = []
+    dense = team.leader_does(lambda: prepare(config, log, warnings))
+    specs = mask_specs(config)
+    store = ResultStore(config.root / "jobs")
     if config.schedule == "oneshot":
-        team.leader_does(lambda: _oneshot_masks(config, specs, warnings))
         log(f"tickets: {len(specs)} mask(s) x {len(config.rewinds)} rewind epoch(s)"
             f"{' + controls' if config.control else ''}, executor {sweep.executor}")
         results = run_jobs(sweep, config, oneshot_jobs(specs, config.rewinds, config.epochs, config.control),
@@ -66,6 +63,20 @@ def search(config: LthConfig, sweep: SweepSettings = SweepSettings(), log: Log =
             results += run_jobs(sweep, config, jobs, store, team, progress)
             team.leader_does(lambda: _stop_on_failures(results))
     return team.leader_does(lambda: _summary(config, dense, results, warnings))
+
+
+def mask_specs(config: LthConfig) -> list[MaskSpec]:
+    return [MaskSpec(config.scope, sparsity=s) for s in config.sparsities] or \
+           [MaskSpec(config.scope, threshold=t) for t in config.thresholds]
+
+
+def prepare(config: LthConfig, log: Log, warnings: list[str]) -> dict:
+    """Everything before the tickets: claim the folder, train dense, and (one-shot) build the masks."""
+    _claim_folder(config)
+    dense = train_dense(config, log)
+    if config.schedule == "oneshot":
+        _oneshot_masks(config, mask_specs(config), warnings)
+    return dense
 
 
 def _oneshot_masks(config: LthConfig, specs: list[MaskSpec], warnings: list[str]) -> None:

@@ -35,7 +35,8 @@ def build_model(workload: Workload, num_classes: int, seed: int, precision: str 
 def compile_model(model, workload: Workload, jit: bool = False, masks: dict[str, np.ndarray] | None = None,
                   masking: str = "gradient") -> None:
     """SGD with Nesterov momentum; with `masks`, the masked weights are zeroed and held at zero by
-    the compiled step (see pipelines.lth.masking)."""
+    the compiled step (see pipelines.lth.masking). Masking "none" only zeroes them: the benchmark
+    baseline that prices the holding itself."""
     import keras
 
     from pipelines.lth import masking as masked
@@ -46,7 +47,7 @@ def compile_model(model, workload: Workload, jit: bool = False, masks: dict[str,
         masked.zero_masked_weights(model, masks)
         if masking == "gradient":
             optimizer = masked.masked_sgd(masks, **sgd)
-        else:
+        elif masking == "constraint":
             masked.constrain_to_masks(model, masks)
     model.compile(
         optimizer=optimizer,

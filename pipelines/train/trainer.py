@@ -42,7 +42,19 @@ class TrainSetup:
     def train_dataset(self):
         """The training pipeline, and the steps in one epoch of it."""
         split = self.source.split("train")
-        return online.build(self.pipeline, split, self.spec()), len(split) // self.global_batch
+        return self._within_share(online.build(self.pipeline, split, self.spec())), len(split) // self.global_batch
+
+    def _within_share(self, dataset):
+        """With a thread share (sweep workers on one node), tf.data keeps to it as TensorFlow's ops do."""
+        threads = self.placement.spec.threads
+        if not threads:
+            return dataset
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        options.threading.max_intra_op_parallelism = 1
+        return dataset.with_options(options)
 
     def model(self, seed: int | None = None, masks: dict[str, np.ndarray] | None = None, masking: str = "gradient",
               load=None):
@@ -58,6 +70,6 @@ class TrainSetup:
 
     def evaluate(self, model) -> dict:
         """top-1, top-5 and loss over the whole validation split, each image once."""
-        dataset = online.evaluation_dataset(self.source.split("val"), self.spec(shuffle=False))
+        dataset = self._within_share(online.evaluation_dataset(self.source.split("val"), self.spec(shuffle=False)))
         loss, top1, top5 = model.evaluate(dataset, verbose=0)
         return {"loss": float(loss), "top1": float(top1), "top5": float(top5)}
