@@ -222,14 +222,16 @@ def number_list(kind):
               show_default=True, help="How tickets run (mpi: relaunches itself under mpiexec unless already there).")
 @click.option("--workers", type=int, default=2, show_default=True,
               help="multiprocessing: processes; mpi: ranks when relaunching; elephas: Spark partitions.")
+@click.option("--threads", type=int, default=None,
+              help="TensorFlow threads per job (default: all cores; multiprocessing and mpi: cores / workers).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for checkpoints, masks, results.")
 @click.option("--device", type=click.Choice(["cpu", "gpu1", "gpu4"]), default="cpu", show_default=True)
 @placement_flags
 @command_options
 def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds, scope: str, schedule: str,
-        control: str, allow_collapse: bool, masking: str, executor: str, workers: int, seed: int, out: Path,
-        device: str, placement_flags: dict, as_json: bool):
+        control: str, allow_collapse: bool, masking: str, executor: str, workers: int, threads: int | None, seed: int,
+        out: Path, device: str, placement_flags: dict, as_json: bool):
     """Train dense with a rewind grid, prune by magnitude, retrain every (mask, rewind) ticket."""
     from pipelines.data.shards import open_source
     from pipelines.lth.config import LthConfig
@@ -242,7 +244,7 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
         data=str(data.resolve()), out=str(out.resolve()), workload=workload, epochs=epochs, rewinds=rewinds,
         sparsities=sparsities if (sparsities or thresholds) else (0.5, 0.8, 0.9), thresholds=thresholds,
         scope=scope, schedule=schedule, control=control == "random", allow_collapse=allow_collapse,
-        masking=masking, seed=seed, placement=PlacementSpec(device=device, **placement_flags),
+        masking=masking, seed=seed, placement=PlacementSpec(device=device, threads=threads, **placement_flags),
     )
     config.validate()
     from harness.quiet import is_verbose

@@ -25,11 +25,13 @@ from pipelines.lth.config import LthConfig
 from pipelines.lth.search import prepare
 
 GRID = {"epochs": 2, "rewinds": (0, 1), "sparsities": (0.5, 0.8), "scope": "layer"}
+THREADS_PER_JOB = 1  # single-threaded jobs, serial included: speedups then measure the executor alone
 
 
 def grid_arguments() -> list[str]:
     return ["--epochs", str(GRID["epochs"]), "--rewind", ",".join(map(str, GRID["rewinds"])),
-            "--sparsity", ",".join(map(str, GRID["sparsities"])), "--scope", GRID["scope"]]
+            "--sparsity", ",".join(map(str, GRID["sparsities"])), "--scope", GRID["scope"],
+            "--threads", str(THREADS_PER_JOB)]
 
 
 def prepared_search(data: Path, workload: str, seed: int, log) -> Path:

@@ -14,6 +14,7 @@ finished masks and tickets are never redone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from typing import Callable
@@ -41,7 +42,8 @@ def search(config: LthConfig, sweep: SweepSettings = SweepSettings(), log: Log =
            progress: Progress | None = None, team=None) -> dict:
     """The whole search; under MPI (`team`), rank 0 leads the shared steps and every rank runs jobs."""
     team = team or Solo()
-    config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=team.threads))
+    threads = config.placement.threads or team.threads  # an explicit --threads wins over the rank's share
+    config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=threads))
     config.validate()
     sweep.validate()
     log = log if team.leader else (lambda line: None)
@@ -80,20 +82,21 @@ def prepare(config: LthConfig, log: Log, warnings: list[str]) -> dict:
 
 
 def _oneshot_masks(config: LthConfig, specs: list[MaskSpec], warnings: list[str]) -> None:
-    final = _weights_of(config, checkpoints_dir(config), None)
+    final = functools.cache(lambda: _weights_of(config, checkpoints_dir(config), None))  # only if a mask is missing
     for spec in specs:
         _ensure_mask(config, spec, spec.mask_id, final, None, warnings)
 
 
 def _round_masks(config: LthConfig, specs: list[MaskSpec], round_: int, warnings: list[str]) -> None:
     """Round 1 prunes the final dense weights; later rounds prune each chain's previous ticket."""
-    final = _weights_of(config, checkpoints_dir(config), None) if round_ == 1 else None
+    final = functools.cache(lambda: _weights_of(config, checkpoints_dir(config), None))
     for chain in config.rewinds:
         if round_ == 1:
             weights, previous = final, None
         else:
             parent = specs[round_ - 2]
-            weights = _weights_of(config, tickets_dir(config) / job_id(parent, round_ - 1, chain), None)
+            ticket = tickets_dir(config) / job_id(parent, round_ - 1, chain)
+            weights = functools.partial(_weights_of, config, ticket, None)
             previous = load_masks(masks_dir(config) / f"{chain_mask_id(parent, round_ - 1, chain)}.npz")
         _ensure_mask(config, specs[round_ - 1], chain_mask_id(specs[round_ - 1], round_, chain), weights,
                      previous, warnings)
@@ -154,7 +157,8 @@ def _weights_of(config: LthConfig, folder, epoch) -> dict[str, np.ndarray]:
     return kernel_values(model)
 
 
-def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights, previous, warnings: list[str]) -> None:
+def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights: Callable[[], dict], previous,
+                 warnings: list[str]) -> None:
     """Compute and save the mask unless it exists; refuse (or warn about) one that empties a layer.
 
     A refused mask stays saved: it is the same mask whether collapse is allowed or not."""
@@ -163,7 +167,7 @@ def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights, previ
     if path.is_file() and report_path.is_file():
         report = json.loads(report_path.read_text())
     else:
-        masks = compute_masks(weights, spec, previous)
+        masks = compute_masks(weights(), spec, previous)
         report = {"mask_id": mask_id, **sparsity_report(masks)}
         save_masks(path, masks)
         atomic.write_json(report_path, report)  # last: a report names a complete mask

@@ -25,9 +25,7 @@ def _start_worker(config, slots, gpus: int, workers: int) -> None:
     gpu = visible_gpu_for(slot, gpus)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-        threads = None
-    else:
-        threads = cpu_share(workers)
+    threads = config.placement.threads or (None if gpu is not None else cpu_share(workers))
     _config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=threads))
 
 

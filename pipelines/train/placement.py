@@ -31,6 +31,8 @@ class PlacementSpec:
             raise UserInputError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
         if self.precision not in PRECISIONS:
             raise UserInputError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.threads is not None and self.threads < 1:
+            raise UserInputError("--threads must be at least 1")
         if self.logical_devices is not None and self.logical_devices < DEVICES[self.device]:
             raise UserInputError(
                 f"--logical-devices {self.logical_devices} is fewer than the {DEVICES[self.device]} {self.device} needs"
