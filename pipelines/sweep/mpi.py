@@ -133,8 +133,5 @@ class Solo:
     leader = True
     threads = None
 
-    def barrier(self) -> None:
-        pass
-
     def leader_does(self, work):
         return work()
