@@ -50,8 +50,15 @@ class ImageFolderSource:
         if not self.classes:
             raise UserInputError(f"{train} has no class folders: expected {train}/<wnid>/*.JPEG")
         self.label_of = {wnid: i for i, wnid in enumerate(self.classes)}
+        self._splits: dict[str, Split] = {}
 
     def split(self, name: str) -> Split:
+        """The split's examples; listed once per source (ImageNet's train/ is 1.28M files to walk)."""
+        if name not in self._splits:
+            self._splits[name] = self._list(name)
+        return self._splits[name]
+
+    def _list(self, name: str) -> Split:
         folder = self.root / name
         if not folder.is_dir():
             raise UserInputError(f"{self.root} has no {name}/ folder")
