@@ -112,11 +112,22 @@ def variants(as_json: bool):
 @click.option("--workers", type=int, default=2, show_default=True, help="sweep-*: the executor's workers.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the run record.")
+@click.option("--sample-interval", type=float, default=0.25, show_default=True,
+              help="Seconds between GPU/CPU samples; 0 runs without the monitor.")
+@click.option("--profile", is_flag=True,
+              help="Training: profile steps after the timed ones (TensorBoard files under RESULTS/profiles/).")
+@click.option("--profile-steps", type=int, default=5, show_default=True)
+@click.option("--no-verdict", is_flag=True,
+              help="Training: skip the model-ceiling and pipeline-supply measurements after the run.")
 @placement_flags
 @command_options
 def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, cache_dir: Path | None,
-        workers: int, results: Path, placement_flags: dict, as_json: bool):
-    """Time one variant: warm-up steps, then timed steps; write a run record."""
+        workers: int, results: Path, sample_interval: float, profile: bool, profile_steps: int, no_verdict: bool,
+        placement_flags: dict, as_json: bool):
+    """Time one variant: warm-up steps, then timed steps; write a run record.
+
+    A monitor samples GPU occupation and CPU use throughout. Training runs end with a verdict:
+    the model ceiling and the pipeline supply, each measured alone, and which one bounds the run."""
     from harness.runner import RunSettings
     from harness.variants import get_variant
     from pipelines.data.shards import open_source
@@ -125,11 +136,13 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     chosen = get_variant(variant)
     settings = RunSettings(source=open_source(data), workload=get_workload(workload), steps=steps,
                            warmup=warmup, seed=seed, cache_dir=cache_dir, workers=workers,
-                           **placement_flags)
+                           sample_interval_s=sample_interval, profile_root=results / "profiles" if profile else None,
+                           profile_steps=profile_steps, verdict=not no_verdict, **placement_flags)
     settings.validate()
     if chosen.mode == "train":
         settings.placement_spec(chosen).validate()
     preload_tensorflow()
+    from harness.figures import run_figures
     from harness.results import save_record
     from harness.runner import run_variant
 
@@ -140,11 +153,12 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     path = save_record(results, record)
     timing = record["timing"]
     fraction = record.get("fraction_of_ceiling")
+    figures = run_figures(record)
     if as_json:
         emit_json({"record": str(path), "variant": variant, "workload": workload,
                    "images_per_s": timing["images_per_s"], "step_p50_s": timing["step_p50_s"],
                    "step_p90_s": timing["step_p90_s"], "imagenet_epoch_s": timing["imagenet_epoch_s"],
-                   "fraction_of_ceiling": fraction})
+                   "fraction_of_ceiling": fraction, **figures})
         return
     from harness.report import human_duration
 
@@ -160,31 +174,78 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
                 f"({sweep['jobs_per_hour']:.0f} jobs/hour) with {sweep['workers']} worker(s), "
                 f"{timing['images_per_s']:.1f} training images/s")
     stdout.print(line)
+    stdout.print(monitor_line(figures))
+    if "verdict" in record:
+        stdout.print(f"verdict: {record['verdict']['advice']}", markup=False)
+    if "profile" in record:
+        stdout.print(f"profile: {record['profile']['logdir']} (tensorboard --logdir {record['profile']['logdir']})",
+                     markup=False)
     stdout.print(f"record: {path}")
+
+
+def monitor_line(figures: dict) -> str:
+    def percent(key: str) -> str:
+        return f"{figures[key]:.0f}%" if figures[key] is not None else "n/a"
+
+    return (f"GPU utilization {percent('gpu_util_pct')}, SM occupancy {percent('sm_occupancy_pct')}, "
+            f"CPU {percent('cpu_pct')}, input-bound {percent('input_bound_pct')}"
+            + (f" ({figures['gpu_note']})" if figures["gpu_note"] else ""))
 
 
 @cli.command()
 @click.argument("results", type=click.Path(path_type=Path), default=Path("results"))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/index.html"), show_default=True)
 @click.option("--baseline", default=None, help="Variant to compare against (default: the slowest CPU run).")
+@click.option("--lth", "searches", type=click.Path(path_type=Path), multiple=True,
+              help="A `harness lth --out` folder to chart (those directly inside RESULTS are found anyway).")
 @command_options
-def report(results: Path, out: Path, baseline: str | None, as_json: bool):
-    """Render the run records in RESULTS (default: results/) as one self-contained HTML page."""
-    from harness.report import summarize, write_report
-    from harness.results import load_records
+def report(results: Path, out: Path, baseline: str | None, searches: tuple[Path, ...], as_json: bool):
+    """Render the run records in RESULTS (default: results/) and LTH searches as one self-contained HTML page."""
+    from harness.report import write_report
+    from harness.results import load_records, load_searches
+    from harness.rows import summarize
 
     records = load_records(results)
-    write_report(records, out, baseline)
+    found = load_searches([results, *searches])
+    write_report(records, out, baseline, found)
     rows = summarize(records, baseline)
     if as_json:
-        emit_json({"report": str(out), "runs": len(records), "rows": [row.__dict__ for row in rows]})
+        emit_json({"report": str(out), "runs": len(records), "searches": [s["path"] for s in found],
+                   "rows": [row.__dict__ for row in rows]})
         return
-    table = Table("variant", "workload", "images/s", "speedup", "baseline", box=None)
+    table = Table("variant", "workload", "images/s", "speedup", "baseline", "verdict", box=None)
     for row in rows:
         speedup = f"{row.speedup:.2f}x" if row.speedup is not None else "-"
-        table.add_row(row.variant, row.workload, f"{row.images_per_s:.1f}", speedup, row.baseline or "-")
+        table.add_row(row.label, row.workload, f"{row.images_per_s:.1f}", speedup, row.baseline or "-",
+                      row.verdict or "-")
     stdout.print(table)
     stdout.print(f"report: {out.resolve()}")
+
+
+@cli.command()
+@click.argument("first")
+@click.argument("second")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Where run ids are looked up.")
+@command_options
+def compare(first: str, second: str, results: Path, as_json: bool):
+    """Print each figure of run FIRST and run SECOND with their ratio (SECOND / FIRST).
+
+    FIRST and SECOND are run record files or run ids (unique prefixes do)."""
+    from harness.figures import compare as compare_records
+    from harness.results import find_record
+
+    a, b = find_record(first, results), find_record(second, results)
+    rows = compare_records(a, b)
+    if as_json:
+        emit_json({"a": a["run_id"], "b": b["run_id"], "figures": rows})
+        return
+    table = Table("figure", a["run_id"], b["run_id"], "B/A", "", box=None)
+    for row in rows:
+        ratio = f"{row['ratio']:.3f}" if row["ratio"] is not None else "-"
+        verdict = {True: "better", False: "worse", None: ""}[row["improved"]]
+        table.add_row(row["label"], f"{row['a']:.4g}", f"{row['b']:.4g}", ratio, verdict)
+    stdout.print(table)
 
 
 def number_list(kind):

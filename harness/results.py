@@ -37,3 +37,39 @@ def load_records(results_dir: Path) -> list[dict]:
         if isinstance(record, dict) and record.get("schema") == SCHEMA:
             records.append(record)
     return sorted(records, key=lambda r: r["started_at"])
+
+
+def find_record(reference: str, results_dir: Path) -> dict:
+    """A run record by file path, or by run id (or a unique prefix of one) in `results_dir`."""
+    path = Path(reference)
+    if path.suffix == ".json" and path.is_file():
+        candidates = [path]
+    else:
+        candidates = sorted(Path(results_dir).glob(f"{reference}*.json")) if Path(results_dir).is_dir() else []
+    if len(candidates) != 1:
+        found = "no run record" if not candidates else f"{len(candidates)} run records"
+        raise UserInputError(f"{found} match {reference!r} in {results_dir}: give a record file or a unique run id")
+    try:
+        record = json.loads(candidates[0].read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserInputError(f"{candidates[0]} is not readable JSON ({error})") from None
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        raise UserInputError(f"{candidates[0]} is not a run record of this harness")
+    return record
+
+
+def load_searches(folders: list[Path]) -> list[dict]:
+    """The `harness lth --out` folders among `folders` and their subfolders: {title, path, summary}."""
+    searches = []
+    for folder in folders:
+        for path in [Path(folder) / "summary.json", *sorted(Path(folder).glob("*/summary.json"))]:
+            try:
+                summary = json.loads(path.read_text())
+                config = json.loads((path.parent / "run.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(summary, dict) and {"dense", "tickets"} <= summary.keys():
+                title = (f"{path.parent.name}: top-1 against sparsity ({config.get('workload')}, "
+                         f"{config.get('epochs')} dense epochs)")
+                searches.append({"title": title, "path": str(path.parent), "summary": summary})
+    return searches

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import tempfile
 import time
@@ -10,8 +12,10 @@ from pathlib import Path
 from typing import Callable
 
 from harness.machine import describe_machine
+from harness import verdict
 from harness.results import SCHEMA, new_run_id
 from harness.quiet import is_verbose
+from harness.samplers import Sampler
 from harness.sweep_bench import time_sweep
 from harness.timing import StepClock, StepStats, keras_step_callback
 from harness.variants import Variant
@@ -29,6 +33,7 @@ from pipelines.train.trainer import TrainSetup
 from pipelines.train.workloads import Workload
 
 StepCallback = Callable[[int, int], None]  # (steps done, steps planned)
+VERDICT_WARMUP = 3  # untimed steps before each verdict measurement
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,18 @@ class RunSettings:
     precision: str = "float32"
     jit: bool = False
     workers: int = 2  # sweep variants: workers of the executor
+    sample_interval_s: float = 0.25  # the monitor's period; 0 runs without it
+    profile_root: Path | None = None  # training: profile steps after the timed ones into a folder here
+    profile_steps: int = 5
+    verdict: bool = True  # training: measure the model ceiling and the pipeline supply after the run
 
     def validate(self) -> None:
         if self.steps < 1:
             raise UserInputError("--steps must be at least 1")
+        if self.sample_interval_s < 0:
+            raise UserInputError("--sample-interval must be 0 (no monitor) or more seconds")
+        if self.profile_steps < 1:
+            raise UserInputError("--profile-steps must be at least 1")
         if self.warmup < 0:
             raise UserInputError("--warmup must be 0 or more")
         if self.workers < 1:
@@ -67,29 +80,53 @@ def warmup_steps(variant: Variant, settings: RunSettings, examples: int, batch_s
     return settings.warmup + fill
 
 
+@dataclass
+class RunContext:
+    """What one run's stages share: its id, the progress callback and the monitor around it."""
+
+    run_id: str
+    on_step: StepCallback | None
+    monitor: Sampler | None
+
+    def report(self, total: int):
+        return (lambda done: self.on_step(done, total)) if self.on_step else None
+
+    def mark_timed(self, clock: StepClock, warmup: int, timed: int) -> None:
+        if self.monitor:
+            self.monitor.mark_timed(clock.stamps[warmup], clock.stamps[warmup + timed])
+
+
 def run_variant(variant: Variant, settings: RunSettings, on_step: StepCallback | None = None) -> dict:
+    """Run the variant under the monitor (unless its interval is 0); the record carries the samples."""
     settings.validate()
     runner = {"preprocess": _run_preprocess, "data": _run_data, "train": _run_training,
               "sweep": _run_sweep}[variant.mode]
-    return runner(variant, settings, on_step)
+    monitor = Sampler(settings.sample_interval_s) if settings.sample_interval_s else None
+    context = RunContext(new_run_id(variant.name), on_step, monitor)
+    with monitor or contextlib.nullcontext():
+        record = runner(variant, settings, context)
+    record["monitor"] = monitor.summary() if monitor else None
+    return record
 
 
-def _run_data(variant: Variant, settings: RunSettings, on_step: StepCallback | None) -> dict:
+def _run_data(variant: Variant, settings: RunSettings, context: RunContext) -> dict:
     """The pipeline alone, bracketed by decode-ceiling measurements."""
     split = settings.source.split("train")
     batch = settings.workload.batch_size
     dataset = online.build(variant.pipeline, split, settings.pipeline_spec(batch))
     warmup = warmup_steps(variant, settings, len(split), batch)
     total = warmup + settings.steps
-    clock, ceiling = _drain_between_ceilings(dataset, total, _reporter(on_step, total), split,
+    clock, ceiling = _drain_between_ceilings(dataset, total, context.report(total), split,
                                              settings.workload.image_size)
+    context.mark_timed(clock, warmup, settings.steps)
     stats = clock.stats(warmup, batch)
     fraction = stats.images_per_s / ceiling["images_per_s"] if ceiling else None
-    return _record(variant, settings, clock.started_at, len(split), stats, warmup_steps=warmup,
+    return _record(variant, settings, context, clock.started_at, len(split), stats, warmup_steps=warmup,
                    decode_ceiling=ceiling, fraction_of_ceiling=fraction)
 
 
-def _run_training(variant: Variant, settings: RunSettings, on_step: StepCallback | None) -> dict:
+def _run_training(variant: Variant, settings: RunSettings, context: RunContext) -> dict:
+    """Warm-up and timed steps, then (optionally) profiled steps, then the verdict's two measurements."""
     placement = place(settings.placement_spec(variant))  # first: logical devices precede any TF op
     setup = TrainSetup(source=settings.source, workload=settings.workload, placement=placement,
                        pipeline=variant.pipeline, seed=settings.seed,
@@ -99,23 +136,54 @@ def _run_training(variant: Variant, settings: RunSettings, on_step: StepCallback
     dataset, _ = setup.train_dataset()
     examples = len(settings.source.split("train"))
     warmup = warmup_steps(variant, settings, examples, setup.global_batch)
-    total = warmup + settings.steps
+    profiled = settings.profile_steps if settings.profile_root else 0
+    total = warmup + settings.steps + profiled
     clock = StepClock()
-    model.fit(dataset, epochs=1, steps_per_epoch=total, shuffle=False, verbose=0,
-              callbacks=[keras_step_callback(clock, _reporter(on_step, total))])
-    return _record(variant, settings, clock.started_at, examples, clock.stats(warmup, setup.global_batch),
-                   warmup_steps=warmup, placement=placement.describe(), global_batch=setup.global_batch,
-                   masking=variant.masking)
+    callbacks = [keras_step_callback(clock, context.report(total))]
+    if profiled:
+        from harness.profiler import profile_callback
+
+        profile_dir = Path(settings.profile_root) / context.run_id
+        callbacks.append(profile_callback(profile_dir, first_step=warmup + settings.steps, steps=profiled))
+    model.fit(dataset, epochs=1, steps_per_epoch=total, shuffle=False, verbose=0, callbacks=callbacks)
+    context.mark_timed(clock, warmup, settings.steps)
+    stats = clock.stats(warmup, setup.global_batch, timed=settings.steps)
+    extra = {}
+    if profiled:
+        from harness.profiler import summarize_profile
+
+        extra["profile"] = {"logdir": str(profile_dir.resolve()), "steps": profiled,
+                            **summarize_profile(profile_dir)}
+    if settings.verdict and variant.pipeline != "synthetic":
+        extra["verdict"] = _verdict(variant, settings, setup, model, dataset, stats,
+                                    extra.get("profile", {}).get("input_bound_pct"))
+    return _record(variant, settings, context, clock.started_at, examples, stats, warmup_steps=warmup,
+                   placement=placement.describe(), global_batch=setup.global_batch, masking=variant.masking, **extra)
 
 
-def _run_sweep(variant: Variant, settings: RunSettings, on_step: StepCallback | None) -> dict:
+def _verdict(variant: Variant, settings: RunSettings, setup: TrainSetup, model, dataset, stats: StepStats,
+             input_bound_pct: float | None) -> dict:
+    """The model ceiling (this model on synthetic tensors) and the supply (this pipeline alone), judged.
+
+    Both run after the timed steps on the same compiled model and the same dataset object (a cached
+    pipeline's cache is already full), each over as many steps as the run timed, at most 30.
+    """
+    steps = min(settings.steps, 30)
+    synthetic, _ = dataclasses.replace(setup, pipeline="synthetic").train_dataset()
+    ceiling = verdict.measure_model_ceiling(model, synthetic, steps, VERDICT_WARMUP, setup.global_batch)
+    supply = verdict.measure_supply(dataset, steps, VERDICT_WARMUP, setup.global_batch)
+    judged = verdict.judge(stats.images_per_s, ceiling, supply, variant.device, variant.pipeline, input_bound_pct)
+    return {**judged, "steps": steps}
+
+
+def _run_sweep(variant: Variant, settings: RunSettings, context: RunContext) -> dict:
     """The fixed ticket grid through `harness lth --executor`; see harness.sweep_bench."""
     if not isinstance(settings.source, ImageFolderSource):
         raise UserInputError(f"{variant.name} retrains tickets on image files: pass an ImageNet-layout folder as --data")
     started_at = time.time()
     stats, extra = time_sweep(variant.executor, settings.workers, settings.source.root, settings.workload.name,
-                              settings.seed, on_step)
-    return _record(variant, settings, started_at, len(settings.source.split("train")), stats, **extra)
+                              settings.seed, context.on_step)
+    return _record(variant, settings, context, started_at, len(settings.source.split("train")), stats, **extra)
 
 
 def _pricing_masks(setup: TrainSetup) -> dict:
@@ -125,15 +193,11 @@ def _pricing_masks(setup: TrainSetup) -> dict:
     return compute_masks(kernel_values(model), MaskSpec("layer", sparsity=0.8))
 
 
-def _reporter(on_step: StepCallback | None, total: int):
-    return (lambda done: on_step(done, total)) if on_step else None
-
-
-def _record(variant: Variant, settings: RunSettings, started_at: float, train_images: int, stats: StepStats,
-            **extra) -> dict:
+def _record(variant: Variant, settings: RunSettings, context: RunContext, started_at: float, train_images: int,
+            stats: StepStats, **extra) -> dict:
     return {
         "schema": SCHEMA,
-        "run_id": new_run_id(variant.name),
+        "run_id": context.run_id,
         "started_at": started_at,
         "variant": variant.name,
         "summary": variant.summary,
@@ -151,7 +215,7 @@ def _record(variant: Variant, settings: RunSettings, started_at: float, train_im
     }
 
 
-def _run_preprocess(variant: Variant, settings: RunSettings, on_step: StepCallback | None) -> dict:
+def _run_preprocess(variant: Variant, settings: RunSettings, context: RunContext) -> dict:
     """The offline job into a scratch folder; a step is a shard, the rate is over the writing span."""
     if not isinstance(settings.source, ImageFolderSource):
         raise UserInputError(f"{variant.name} preprocesses image files: pass an ImageNet-layout folder as --data")
@@ -159,10 +223,10 @@ def _run_preprocess(variant: Variant, settings: RunSettings, on_step: StepCallba
     with tempfile.TemporaryDirectory(prefix="lth-preprocess-") as scratch:
         result = preprocess(settings.source.root, Path(scratch) / "shards",
                             PreprocessSettings(size=settings.workload.image_size, seed=settings.seed),
-                            EngineSettings(engine=variant.engine, quiet=not is_verbose()), progress=on_step)
+                            EngineSettings(engine=variant.engine, quiet=not is_verbose()), progress=context.on_step)
     timing = result["timing"]
     stats = StepStats.of(timing["images"], timing["work_span_s"], timing["shard_s"])
-    return _record(variant, settings, started_at, result["splits"]["train"]["examples"], stats,
+    return _record(variant, settings, context, started_at, result["splits"]["train"]["examples"], stats,
                    engine=variant.engine, wall_s=timing["wall_s"], wall_images_per_s=timing["wall_images_per_s"],
                    failed_files=len(result["failed"]))
 

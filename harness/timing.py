@@ -67,9 +67,10 @@ class StepClock:
     def tick(self) -> None:
         self.stamps.append(time.perf_counter())
 
-    def stats(self, warmup: int, batch_size: int) -> StepStats:
-        """Figures over the steps after the first `warmup` ones."""
-        timed = list(np.diff(self.stamps)[warmup:])
+    def stats(self, warmup: int, batch_size: int, timed: int | None = None) -> StepStats:
+        """Figures over the `timed` steps (default: all) after the first `warmup` ones."""
+        steps = np.diff(self.stamps)[warmup:]
+        timed = list(steps if timed is None else steps[:timed])
         return StepStats.of(len(timed) * batch_size, float(sum(timed)), timed)
 
 

@@ -1,13 +1,14 @@
 """The CLI through the installed console script, as a user runs it."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from pipelines.data.synth import SynthSpec, build
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["variants"], ["report"], ["data"], ["data", "synth"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["variants"], ["report"], ["compare"], ["data"], ["data", "synth"]])
 def test_every_command_has_help(harness_cli, command):
     result = harness_cli(*command, "--help")
     assert result.returncode == 0 and "Usage: harness" in result.stdout
@@ -48,20 +49,34 @@ def test_report_without_results_exits_2(harness_cli, tmp_path):
 @pytest.mark.slow
 def test_run_then_report_end_to_end(harness_cli, tiny_data, tmp_path):
     results = tmp_path / "results"
-    for variant in ("cpu-naive", "cpu-parallel"):
+    summaries = {}
+    for variant, flags in (("cpu-naive", ["--profile", "--profile-steps", "2"]), ("cpu-parallel", [])):
         ran = harness_cli("run", "--variant", variant, "--data", tiny_data, "--workload", "smoke",
-                          "--steps", "2", "--warmup", "1", "--results", results, "--json")
+                          "--steps", "2", "--warmup", "1", "--results", results, "--json", *flags)
         assert ran.returncode == 0, ran.stderr
-        summary = json.loads(ran.stdout.splitlines()[-1])
+        summary = summaries[variant] = json.loads(ran.stdout.splitlines()[-1])
         assert summary["variant"] == variant and summary["images_per_s"] > 0
+        assert summary["verdict"] in {"input", "shared-cores", "model"} and summary["gpu_util_pct"] is None
         assert "W0000" not in ran.stderr and "cuda" not in ran.stderr.lower()
+    profiled = json.loads(Path(summaries["cpu-naive"]["record"]).read_text())["profile"]
+    assert profiled["steps"] == 2 and profiled["top_ops"] and 0 <= profiled["input_bound_pct"] <= 100
+    assert list(Path(profiled["logdir"]).rglob("*.xplane.pb"))  # TensorBoard's files stay for people to open
+    assert summaries["cpu-naive"]["input_bound_source"] == "profile"
     out = tmp_path / "report.html"
     reported = harness_cli("report", results, "--out", out, "--json")
     assert reported.returncode == 0, reported.stderr
     rows = json.loads(reported.stdout.splitlines()[-1])["rows"]
     assert {r["variant"] for r in rows} == {"cpu-naive", "cpu-parallel"}
     assert all(r["baseline"] in {"cpu-naive", "cpu-parallel"} for r in rows)
-    assert "cpu-parallel" in out.read_text()
+    page = out.read_text()
+    assert "cpu-parallel" in page and "Top ops by self time" in page
+    compared = harness_cli("compare", summaries["cpu-naive"]["record"], summaries["cpu-parallel"]["record"], "--json")
+    assert compared.returncode == 0, compared.stderr
+    ratios = {row["figure"]: row["ratio"] for row in json.loads(compared.stdout.splitlines()[-1])["figures"]}
+    assert ratios["images_per_s"] == pytest.approx(summaries["cpu-parallel"]["images_per_s"]
+                                                   / summaries["cpu-naive"]["images_per_s"])
+    text = harness_cli("compare", summaries["cpu-naive"]["record"], "nothing-like-this", "--results", results)
+    assert text.returncode == 2 and "no run record match 'nothing-like-this'" in text.stderr
 
 
 def test_offline_variant_on_an_image_folder_exits_2_with_the_fix(harness_cli, tiny_data):

@@ -1,8 +1,17 @@
-import html
+import json
+import math
+import re
+import statistics
+
+import markupsafe
 
 import pytest
 
-from harness.report import human_duration, render, summarize, write_report
+from harness.figures import compare
+from harness.report import human_duration, render, script_json
+from harness.results import load_searches
+from harness.rows import summarize
+from records import HOSTILE, sample_records
 from pipelines.errors import UserInputError
 
 
@@ -12,7 +21,7 @@ def fake_record(variant, rate, device="cpu", workload="small", host="node-a", st
         "variant": variant, "summary": "", "device": device, "pipeline": variant.split("-")[-1],
         "workload": {"name": workload, "batch_size": 32},
         "timing": {"images_per_s": rate, "imagenet_epoch_s": 1_281_167 / rate, "step_p50_s": 32 / rate,
-                   "step_p90_s": 40 / rate, "steps": 10},
+                   "step_p90_s": 40 / rate, "steps": 10, "step_times_s": [32 / rate] * 10},
         "machine": {"host": host, "cpu_model": "Test CPU", "usable_cores": 2,
                     "git": {"commit": "0123456789abcdef", "dirty": False}},
     }
@@ -39,11 +48,11 @@ def test_speedup_against_slowest_cpu_run_per_workload_and_host():
 
 def test_sweeps_compare_against_serial_with_efficiency_per_worker():
     serial = fake_record("sweep-serial", 100, mode="sweep")
-    serial["sweep"] = {"workers": 1}
+    serial["sweep"] = {"workers": 1, "makespan_s": 100.0}
     pool = fake_record("sweep-mp", 180, mode="sweep")
-    pool["sweep"] = {"workers": 2}
+    pool["sweep"] = {"workers": 2, "makespan_s": 55.0}
     rows = {r.variant: r for r in summarize([pool, serial])}
-    assert rows["sweep-mp"].baseline == "sweep-serial"
+    assert rows["sweep-mp"].baseline == "sweep-serial x1"
     assert rows["sweep-mp"].speedup == pytest.approx(1.8) and rows["sweep-mp"].efficiency == pytest.approx(0.9)
 
 
@@ -55,19 +64,75 @@ def test_named_baseline_and_unknown_baseline():
         summarize(records, baseline="gpu4")
 
 
-def test_report_is_self_contained_and_escapes_record_strings(tmp_path):
-    hostile = fake_record("cpu-naive", 100)
-    hostile["machine"]["cpu_model"] = "<script>alert(1)</script>"
-    hostile["variant"] = "cpu-<b>naive</b>"
-    records = [hostile, fake_record("cpu-parallel", 300)]
-    page = render(records)
-    assert "<script>" not in page and html.escape("<script>alert(1)</script>") in page
-    assert "cpu-&lt;b&gt;naive&lt;/b&gt;" in page
-    assert "3.00x" in page and "cpu-parallel" in page
-    assert "http://" not in page and "https://" not in page  # nothing fetched from the network
-    written = write_report(records, tmp_path / "reports" / "r.html").read_text()
-    assert written.startswith("<!DOCTYPE html>") and "3.00x" in written
-    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["r.html"]
+def chart_specs(page: str) -> dict[str, dict]:
+    """The chart specifications on the page by target id, parsed as the page's own script parses them."""
+    found = re.findall(r'<script type="application/json" class="chart-spec" data-target="([^"]+)">(.*?)</script>',
+                       page, flags=re.S)
+    return {target: json.loads(spec) for target, spec in found}
+
+
+def test_report_sections_from_records_and_searches(tmp_path):
+    search = tmp_path / "lth-small"
+    search.mkdir()
+    (search / "run.json").write_text(json.dumps({"workload": "small", "epochs": 4}))
+    tickets = [{"control": control, "rewind": rewind, "actual_sparsity": sparsity, "top1": top1}
+               for control, rewind, sparsity, top1 in [(False, 0, 0.8, 0.63), (False, 0, 0.5, 0.85),
+                                                       (False, 1, 0.5, 0.88), (False, 1, 0.8, 0.89),
+                                                       (True, 0, 0.5, 0.74), (True, 0, 0.8, 0.55)]]
+    (search / "summary.json").write_text(json.dumps({"dense": {"top1": 0.885, "epochs": 4}, "tickets": tickets}))
+    searches = load_searches([tmp_path])
+    page = render(sample_records(), searches=searches)
+    specs = chart_specs(page)
+    story = specs["story-1"]
+    assert [bar["name"] for bar in story["data"]] == ["this harness (small, extrapolated)",
+                                                      "reference (published, measured on ImageNet)"]
+    measured = story["data"][0]
+    assert measured["x"] == ["one CPU", "one GPU", "four GPUs", "four GPUs, fast pipeline"]
+    assert measured["y"][2:] == [None, None] and measured["text"][2:] == ["no run", "no run"]
+    slowest_cpu = statistics.median([99.1, 103.4])  # the starved CPU bar is the slowest CPU pipeline
+    assert measured["y"][0] == pytest.approx(1_281_167 / slowest_cpu / 3600, rel=0.01)
+    assert story["data"][1]["y"] == [20.0, 3.5, 1.0, 0.25]
+    data = specs["data-1"]["data"]
+    assert data[0]["x"][:2] == ["data-naive", "data-parallel"] and data[1]["y"][0] == 580.0  # the decode ceiling
+    sweep = {trace["name"]: trace for trace in specs["sweep-1"]["data"]}
+    assert sweep["sweep-mp speedup"]["x"] == [2, 4]
+    assert sweep["sweep-mp speedup"]["y"] == pytest.approx([72 / 40, 130 / 40], rel=0.01)
+    lines = {trace["name"]: trace for trace in specs["lth-1"]["data"]}
+    assert list(lines) == ["rewind to epoch 0", "rewind to epoch 1", "random init (control)"]
+    assert lines["rewind to epoch 0"]["x"] == [0.5, 0.8] and lines["rewind to epoch 0"]["y"] == [0.85, 0.63]
+    timelines = [spec for target, spec in specs.items() if target.startswith("timeline-")]
+    assert len(timelines) == len(sample_records())
+    gpu_lines = [t["name"] for spec in timelines for t in spec["data"] if t["name"].startswith("GPU")]
+    assert gpu_lines == ["GPU 0 utilization", "GPU 0 SM occupancy"]  # only the GPU run has them
+    for column in ("GPU util", "SM occupancy", "CPU use", "input-bound", "verdict", "speedup"):
+        assert f">{column}</th>" in page
+    assert "Top ops by self time" in page and "shared-cores" in page
+
+
+def test_every_record_string_is_escaped_and_nothing_is_fetched():
+    page = render(sample_records())
+    assert HOSTILE not in page and "escaped-failure" in page
+    assert str(markupsafe.escape(HOSTILE)) in page  # in text: entity-escaped
+    assert json.dumps(HOSTILE)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e") in page  # in chart JSON
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="?https?:', page)  # plotly.js is inlined
+    assert "Plotly.newPlot" in page and "plotly.js v" in page
+
+
+def test_script_json_cannot_close_its_block_and_drops_non_finite_numbers():
+    text = str(script_json({"name": "</script><!--", "values": [1.5, math.nan, math.inf]}))
+    assert "<" not in text and ">" not in text
+    assert json.loads(text) == {"name": "</script><!--", "values": [1.5, None, None]}
+
+
+def test_compare_gives_each_figure_with_its_ratio_and_direction():
+    records = sample_records()
+    naive, parallel = records[0], records[2]
+    rows = {row["figure"]: row for row in compare(naive, parallel)}
+    assert rows["images_per_s"]["ratio"] == pytest.approx(151.0 / 99.1, rel=0.01)
+    assert rows["images_per_s"]["improved"] is True
+    assert rows["step_p50_s"]["ratio"] < 1 and rows["step_p50_s"]["improved"] is True
+    assert rows["pipeline_supply_images_per_s"]["ratio"] == pytest.approx(640 / 105)
+    assert "gpu_util_pct" not in rows  # neither CPU run measured a GPU: no invented figure
 
 
 def test_no_records_is_a_user_error():

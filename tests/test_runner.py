@@ -35,6 +35,21 @@ def test_record_fields(record, tiny_data):
     assert len(machine["git"]) == 2
 
 
+def test_training_record_carries_the_monitor_and_the_verdict(record):
+    monitor = record["monitor"]
+    assert monitor["gpu"]["available"] is False and "NVML" in monitor["gpu"]["reason"]  # no GPU here
+    assert len(monitor["t_s"]) == len(monitor["cpu"]["per_core_pct"]) >= 1
+    start, end = monitor["timed_window_s"]
+    assert 0 < start < end <= monitor["wall_s"]
+    verdict = record["verdict"]
+    assert verdict["bound"] in {"input", "shared-cores", "model"}
+    assert verdict["model_ceiling_images_per_s"] > 0 and verdict["pipeline_supply_images_per_s"] > 0
+    assert verdict["run_images_per_s"] == record["timing"]["images_per_s"] and verdict["steps"] == 3
+    assert verdict["advice"].startswith({"input": "input-bound", "shared-cores": "shared cores",
+                                         "model": "model-bound"}[verdict["bound"]])
+    assert "profile" not in record
+
+
 def test_records_round_trip_atomically(record, tmp_path):
     path = save_record(tmp_path, record)
     (tmp_path / "notes.json").write_text(json.dumps({"not": "a record"}))
@@ -55,9 +70,11 @@ def test_too_few_images_for_a_batch(tiny_data):
 
 
 def test_data_run_measures_the_pipeline_against_the_decode_ceiling(tiny_data):
-    settings = RunSettings(source=ImageFolderSource(tiny_data), workload=get_workload("smoke"), steps=2, warmup=1)
+    settings = RunSettings(source=ImageFolderSource(tiny_data), workload=get_workload("smoke"), steps=2, warmup=1,
+                           sample_interval_s=0)
     record = run_variant(get_variant("data-cached"), settings)
     assert record["mode"] == "data" and record["pipeline"] == "cached"
+    assert record["monitor"] is None  # --sample-interval 0: no monitor
     assert record["warmup_steps"] == 1 + 3  # plus one epoch (36 images, batch 16) to fill the cache
     ceiling = record["decode_ceiling"]
     assert len(ceiling["per_core_images_per_s"]) == ceiling["cores"] == record["machine"]["usable_cores"]

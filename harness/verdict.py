@@ -1,0 +1,76 @@
+"""Which side bounds a training run: the model or the data pipeline, and the advice that follows.
+
+Two measurements bracket a run. The *model ceiling* is the same compiled training step fed
+in-memory synthetic tensors: what the model can consume. The *pipeline supply* is the same
+pipeline drained alone, no model: what it can produce. The run itself gets at most the smaller of
+the two; when it gets clearly less than both, the two competed for the same cores.
+"""
+
+from __future__ import annotations
+
+from harness.timing import StepClock, keras_step_callback
+
+NEXT_PIPELINE = {  # the next pipeline to try when this one starves the model
+    "naive": "parallel",
+    "parallel": "vectorized",
+    "vectorized": "offline",
+    "prefetched": "offline",
+    "cached": "offline",
+}
+MODEL_BOUND_ADVICE = {
+    "cpu": "more compute would: try gpu1",
+    "gpu1": "more devices (gpu4), --precision mixed_float16 or --jit would",
+    "gpu4": "--precision mixed_float16, --jit or more nodes would",
+}
+SHARED_CORES = 0.85  # a run below this share of min(ceiling, supply) lost time to contention
+
+
+def measure_model_ceiling(model, synthetic_dataset, steps: int, warmup: int, batch_size: int) -> float:
+    """Images/s of `model` trained on in-memory tensors (its compiled step is reused, not retraced)."""
+    clock = StepClock()
+    model.fit(synthetic_dataset, epochs=1, steps_per_epoch=warmup + steps, shuffle=False, verbose=0,
+              callbacks=[keras_step_callback(clock)])
+    return clock.stats(warmup, batch_size).images_per_s
+
+
+def measure_supply(dataset, steps: int, warmup: int, batch_size: int) -> float:
+    """Images/s the pipeline delivers alone, no model."""
+    clock = StepClock()
+    clock.start()
+    for _ in dataset.take(warmup + steps):
+        clock.tick()
+    return clock.stats(warmup, batch_size).images_per_s
+
+
+def judge(run: float, ceiling: float, supply: float, device: str, pipeline: str,
+          input_bound_pct: float | None = None) -> dict:
+    """The bound, the share of step time spent waiting for data, and one line of advice.
+
+    The wait share comes from the profile's input-pipeline analysis when there is one. Without a
+    profile it is estimated only for an input-bound run: a step at the ceiling's pace plus a wait for
+    data takes ceiling/run times as long, so the wait is 1 - run/ceiling of it. (When the model
+    bounds the run, the gap to the ceiling is contention, not waiting, and is left unestimated.)
+    """
+    better = NEXT_PIPELINE.get(pipeline)
+    if supply < ceiling:
+        bound = "input"
+        wait = input_bound_pct if input_bound_pct is not None else max(0.0, 100 * (1 - run / ceiling))
+        advice = (f"input-bound: {wait:.0f}% of step time waits for data; the pipeline alone supplies "
+                  f"{supply / ceiling:.2f} of what the model takes; "
+                  + (f"try {device}-{better}" if better else "add shard readers or faster storage"))
+    elif run < SHARED_CORES * min(ceiling, supply):
+        bound = "shared-cores"
+        wait = input_bound_pct
+        advice = (f"shared cores: alone, the model takes {ceiling:.0f} and the pipeline supplies {supply:.0f} "
+                  f"images/s; together they get {run:.0f}, because decoding competes with training for the CPU; "
+                  + (f"try {device}-offline to decode ahead of time" if pipeline != "offline"
+                     else "give each worker more cores"))
+    else:
+        bound = "model"
+        wait = input_bound_pct
+        advice = (f"model-bound: the pipeline supplies {supply / ceiling:.1f}x what the model takes, so a faster "
+                  f"pipeline buys nothing; {MODEL_BOUND_ADVICE[device]}")
+    return {"bound": bound, "advice": advice, "run_images_per_s": run, "model_ceiling_images_per_s": ceiling,
+            "pipeline_supply_images_per_s": supply, "input_wait_pct": wait,
+            "input_wait_source": None if wait is None else "profile" if input_bound_pct is not None else "throughputs",
+            "of_model_ceiling": run / ceiling}
