@@ -9,7 +9,7 @@ WORKLOAD ?= small
 STEPS ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: setup java chromium demo test clean
+.PHONY: setup java test-tools demo test bench bench-html clean
 
 java:
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
@@ -18,19 +18,11 @@ java:
 		exit 1; \
 	fi
 
-# The report's browser check (tests/test_report_browser.py) drives Debian's chromium through its chromedriver.
-chromium:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
-		if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then sudo=""; \
-		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then sudo="sudo"; \
-		else echo "error: the report's browser check needs chromium and chromedriver: install Debian's chromium and chromium-driver as root" >&2; exit 1; fi; \
-		echo "installing chromium and chromium-driver with $${sudo:+sudo }apt-get"; \
-		apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get -qq -o Dpkg::Use-Pty=0"; \
-		$$apt update && $$apt install -y --no-install-recommends chromium chromium-driver >/dev/null || exit 1; \
-		if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
-			echo "error: chromium or chromedriver is still not on PATH after installing chromium and chromium-driver" >&2; exit 1; \
-		fi; \
-	fi
+# Debian packages the tests drive: chromium for the report's browser check, SLURM and munge for the
+# one-node SLURM test (tests/system/install.sh installs whichever is missing).
+TEST_TOOLS := chromium:chromium chromedriver:chromium-driver sbatch:slurm-wlm munged:munge
+test-tools:
+	@sh tests/system/install.sh $(TEST_TOOLS)
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,8 +38,19 @@ demo: setup
 	$(BIN)/harness run --variant cpu-parallel --data $(DATA) --workload $(WORKLOAD) --steps $(STEPS) --results $(RESULTS)
 	$(BIN)/harness report $(RESULTS) --out $(REPORT)
 
-test: setup chromium
+test: setup test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# asv in this venv (--python=same), results saved under .asv/results for the current commit.
+# BENCH_ARGS passes options on, e.g. BENCH_ARGS='--bench DataPipelines' or '--quick'.
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/asv machine --yes >/dev/null
+	$(BIN)/asv run --python=same --set-commit-hash $$(git rev-parse HEAD) $(BENCH_ARGS)
+
+bench-html: setup
+	$(BIN)/asv publish
+	@echo "asv site: reports/asv/index.html"
+
 clean:
-	rm -rf $(VENV) results reports/*.html reports/*.png data/default .pytest_cache
+	rm -rf $(VENV) results reports/*.html reports/*.png reports/asv .asv data/default data/asv-* .pytest_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -15,10 +16,13 @@ import jinja2
 from markupsafe import Markup
 
 from harness import charts
+from harness.machine import PROJECT_ROOT
 from harness.figures import run_figures
 from harness.rows import summarize
 from pipelines import atomic
 from pipelines.errors import UserInputError
+
+ASV_SITE = PROJECT_ROOT / "reports" / "asv" / "index.html"  # html_dir in asv.conf.json
 
 
 def human_duration(seconds: float) -> str:
@@ -67,7 +71,8 @@ def build_sections(records: list[dict], searches: list[dict], baseline: str | No
     return {"rows": rows, "workloads": per_workload, "runs": runs, "lth": lth}
 
 
-def render(records: list[dict], baseline: str | None = None, searches: list[dict] | None = None) -> str:
+def render(records: list[dict], baseline: str | None = None, searches: list[dict] | None = None,
+           asv_site: str | None = None) -> str:
     searches = searches or []
     if not records and not searches:
         raise UserInputError("no run records to report: run `harness run --variant NAME` first")
@@ -80,11 +85,16 @@ def render(records: list[dict], baseline: str | None = None, searches: list[dict
         **build_sections(records, searches, baseline),
         records=records,
         plotly_js=_plotly_js(),
+        asv_site=asv_site,
         generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     )
 
 
 def write_report(records: list[dict], out: Path, baseline: str | None = None,
                  searches: list[dict] | None = None) -> Path:
-    atomic.write_bytes(Path(out), render(records, baseline, searches).encode())
-    return Path(out)
+    """Writes the page atomically; links the asv site (`make bench-html`) when it has been published."""
+    out = Path(out)
+    site = ASV_SITE if ASV_SITE.is_file() else None
+    link = os.path.relpath(site, out.resolve().parent) if site else None
+    atomic.write_bytes(out, render(records, baseline, searches, link).encode())
+    return out

@@ -55,6 +55,7 @@ def time_sweep(executor: str, workers: int, data: Path, workload: str, seed: int
                    workload, "--seed", str(seed), *grid_arguments(), "--executor", executor, "--workers",
                    str(workers), "--out", str(out), "--json"]
         jobs = len(GRID["sparsities"]) * len(GRID["rewinds"])
+        launched_at = time.time()
         started = time.perf_counter()
         with _watching(out / "jobs", jobs, on_step):
             result = subprocess.run(command, capture_output=True, text=True)
@@ -68,8 +69,13 @@ def time_sweep(executor: str, workers: int, data: Path, workload: str, seed: int
     stats = StepStats.of(images, makespan, [r["train_seconds"] for r in results])
     return stats, {
         "sweep": {"executor": executor, "workers": 1 if executor == "serial" else workers, "jobs": len(results),
+                  "grid": GRID,
                   "makespan_s": makespan, "jobs_per_hour": len(results) * 3600 / makespan,
                   "job_seconds": {r["job_id"]: r["train_seconds"] for r in results},
+                  "launched_at": launched_at,
+                  "job_spans": {r["job_id"]: [r["started_at"] - launched_at, r["finished_at"] - launched_at,
+                                              r["epochs_trained"]] for r in results},
+                  "job_workers": {r["job_id"]: [r["worker"]["host"], r["worker"]["pid"]] for r in results},
                   "hosts_and_pids": sorted({(r["worker"]["host"], r["worker"]["pid"]) for r in results}),
                   "tickets": summary["tickets"]},
     }

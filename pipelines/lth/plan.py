@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from pipelines.errors import UserInputError
 from pipelines.lth.masks import MaskSpec
 
 
@@ -62,3 +63,25 @@ def iterative_round(masks: list[MaskSpec], round_: int, rewinds: tuple[int, ...]
                     control: bool) -> list[TicketJob]:
     """Round `round_` (from 1) of iterative pruning: masks[round_ - 1] is its target sparsity."""
     return _jobs_for(masks[round_ - 1], round_, rewinds, epochs, control, keep_weights=round_ < len(masks))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Array task `index` of `count` (a SLURM job array) takes every count-th job from `index`:
+    interleaving spreads the long early-rewind jobs over the tasks instead of giving them to the first."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        try:
+            index, count = (int(part) for part in text.split("/"))
+        except ValueError:
+            raise UserInputError(f"--shard expects I/N (e.g. 3/20), got {text!r}") from None
+        if not 0 <= index < count:
+            raise UserInputError(f"--shard {text}: I must be in 0..N-1")
+        return cls(index, count)
+
+    def take(self, jobs: list[TicketJob]) -> list[TicketJob]:
+        return jobs[self.index::self.count]

@@ -26,7 +26,7 @@ from pipelines.errors import UserInputError
 from pipelines.lth.config import LthConfig
 from pipelines.lth.masks import (MaskSpec, check_collapse, compute_masks, kernel_values, load_masks, save_masks,
                                  sparsity_report)
-from pipelines.lth.plan import chain_mask_id, iterative_round, job_id, oneshot_jobs
+from pipelines.lth.plan import Shard, chain_mask_id, iterative_round, job_id, oneshot_jobs
 from pipelines.lth.ticket import checkpoints_dir, masks_dir, tickets_dir, train_setup
 from pipelines.sweep import SweepSettings, run_jobs
 from pipelines.sweep.mpi import Solo
@@ -39,8 +39,13 @@ Progress = Callable[[int, int], None]
 
 
 def search(config: LthConfig, sweep: SweepSettings = SweepSettings(), log: Log = print,
-           progress: Progress | None = None, team=None) -> dict:
-    """The whole search; under MPI (`team`), rank 0 leads the shared steps and every rank runs jobs."""
+           progress: Progress | None = None, team=None, prepare_only: bool = False,
+           shard: Shard | None = None) -> dict:
+    """The whole search; under MPI (`team`), rank 0 leads the shared steps and every rank runs jobs.
+
+    `prepare_only` stops after the dense run and the masks (a cluster's training job); `shard` runs
+    one array task's share of the one-shot tickets from a prepared folder (a cluster's job array).
+    """
     team = team or Solo()
     threads = config.placement.threads or team.threads  # an explicit --threads wins over the rank's share
     config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=threads))
@@ -48,14 +53,22 @@ def search(config: LthConfig, sweep: SweepSettings = SweepSettings(), log: Log =
     sweep.validate()
     log = log if team.leader else (lambda line: None)
     warnings: list[str] = []
+    if shard:
+        _require_prepared(config, shard)
     dense = team.leader_does(lambda: prepare(config, log, warnings))
+    if prepare_only:
+        return {"out": str(config.root), "dense": dense, "prepared": True, "warnings": warnings}
     specs = mask_specs(config)
     store = ResultStore(config.root / "jobs")
     if config.schedule == "oneshot":
+        plan = oneshot_jobs(specs, config.rewinds, config.epochs, config.control)
+        jobs = shard.take(plan) if shard else plan
         log(f"tickets: {len(specs)} mask(s) x {len(config.rewinds)} rewind epoch(s)"
-            f"{' + controls' if config.control else ''}, executor {sweep.executor}")
-        results = run_jobs(sweep, config, oneshot_jobs(specs, config.rewinds, config.epochs, config.control),
-                           store, team, progress)
+            f"{' + controls' if config.control else ''}, executor {sweep.executor}"
+            + (f", shard {shard.index}/{shard.count}: {len(jobs)} of {len(plan)} jobs" if shard else ""))
+        results = run_jobs(sweep, config, jobs, store, team, progress)
+        if shard:  # the summary covers every shard finished so far; the last task's is complete
+            results = [store.load(job.job_id) for job in plan if store.path(job.job_id).is_file()]
     else:
         results = []
         for round_ in range(1, len(specs) + 1):
@@ -67,6 +80,15 @@ def search(config: LthConfig, sweep: SweepSettings = SweepSettings(), log: Log =
                 log(f"iterative pruning stops after round {round_}: a job failed")
                 break
     return team.leader_does(lambda: _summary(config, dense, results, warnings))
+
+
+def _require_prepared(config: LthConfig, shard: Shard) -> None:
+    """A shard never trains the dense network: many array tasks would each train it at once."""
+    if config.schedule != "oneshot":
+        raise UserInputError("--shard splits one-shot tickets; iterative rounds depend on each other")
+    if not (config.root / "dense.json").is_file():
+        raise UserInputError(f"--shard {shard.index}/{shard.count} needs {config.root} prepared: run the same "
+                             "`harness lth` with --prepare-only first (slurm/train-4gpu does)")
 
 
 def mask_specs(config: LthConfig) -> list[MaskSpec]:

@@ -57,6 +57,7 @@ def run_ticket(config: LthConfig, job: TicketJob, fit=keras_fit, masking: str | 
     (Elephas) pass their own `fit` and the masking method that can travel with the model."""
     import keras
 
+    job_started = time.time()
     setup = train_setup(config)
     keras.backend.clear_session()
     masks = load_masks(masks_dir(config) / f"{job.mask_id}.npz")
@@ -83,5 +84,7 @@ def run_ticket(config: LthConfig, job: TicketJob, fit=keras_fit, masking: str | 
         "masked_nonzero": masked_nonzero_count(model, masks),
         "masking": masking,
         "train_seconds": seconds,
+        "started_at": job_started,  # the whole job, weights and evaluation included: what a planner schedules
+        "finished_at": time.time(),
         "worker": {"host": socket.gethostname(), "pid": os.getpid()},
     }

@@ -28,6 +28,7 @@ class SweepSettings:
     executor: str = "serial"
     workers: int = 2  # multiprocessing: processes; elephas: Spark partitions; mpi: ranks when relaunching
     quiet: bool = True
+    spark_master: str | None = None  # elephas: a cluster's master URL (default: local mode)
 
     def validate(self) -> None:
         if self.executor not in EXECUTORS:
@@ -54,7 +55,7 @@ def run_jobs(sweep: SweepSettings, config: LthConfig, jobs: list[TicketJob], sto
     elif sweep.executor == "elephas":
         from pipelines.sweep import elephas
 
-        elephas.run(config, pending, store, report, sweep.workers, sweep.quiet)
+        elephas.run(config, pending, store, report, sweep.workers, sweep.quiet, sweep.spark_master)
     else:
         from pipelines.sweep import serial
 

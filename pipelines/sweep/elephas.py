@@ -33,13 +33,13 @@ def _training_arrays(config) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
-def elephas_fit(config, workers: int, quiet: bool):
+def elephas_fit(config, workers: int, quiet: bool, master: str | None):
     def fit(model, setup, job, masks) -> None:
         from elephas.spark_model import SparkModel
         from elephas.utils.rdd_utils import to_simple_rdd
 
         images, labels = _training_arrays(config)
-        context = spark_session(quiet=quiet).sparkContext
+        context = spark_session(master, quiet=quiet).sparkContext
         keep_mask = mask_constraint_class(masks)
         trainer = SparkModel(model, frequency="epoch", mode="synchronous", num_workers=workers,
                              custom_objects={keep_mask.__name__: keep_mask}, batch_size=setup.global_batch)
@@ -51,5 +51,5 @@ def elephas_fit(config, workers: int, quiet: bool):
     return fit
 
 
-def run(config, jobs, store, report=None, workers: int = 2, quiet: bool = True) -> None:
-    serial.run(config, jobs, store, report, fit=elephas_fit(config, workers, quiet), masking="constraint")
+def run(config, jobs, store, report=None, workers: int = 2, quiet: bool = True, master: str | None = None) -> None:
+    serial.run(config, jobs, store, report, fit=elephas_fit(config, workers, quiet, master), masking="constraint")
