@@ -125,15 +125,18 @@ def sweep_scaling(rows: list[Row], workload: str) -> dict | None:
     traces = []
     for variant in sorted({r.variant for r in sweeps}):
         points = sorted((r for r in sweeps if r.variant == variant), key=lambda r: r.workers)
+        workers = [r.workers for r in points]
         traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{variant} speedup",
-                       "x": [r.workers for r in points], "y": [r.speedup for r in points],
-                       "text": [f"efficiency {r.efficiency:.2f}" for r in points],
-                       "hovertemplate": "%{x} workers: %{y:.2f}x, %{text}<extra></extra>"})
+                       "x": workers, "y": [r.speedup for r in points]})
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{variant} efficiency", "x": workers,
+                       "y": [r.efficiency for r in points], "yaxis": "y2", "line": {"dash": "dot"}})
     most = max(r.workers for r in sweeps)
-    traces.append({"type": "scatter", "mode": "lines", "name": "ideal", "x": [1, most], "y": [1, most],
+    traces.append({"type": "scatter", "mode": "lines", "name": "ideal speedup", "x": [1, most], "y": [1, most],
                    "line": {"dash": "dash", "color": "#999"}})
-    return {"data": traces, "layout": _layout(f"Sweep speedup against workers ({workload}); hover for efficiency",
-                                              "workers", "speedup over sweep-serial")}
+    return {"data": traces, "layout": _layout(
+        f"Sweep speedup and parallel efficiency against workers ({workload})", "workers", "speedup over sweep-serial",
+        yaxis2={"title": {"text": "efficiency (speedup / workers)"}, "overlaying": "y", "side": "right",
+                "range": [0, 1.1]})}
 
 
 def tickets(summary: dict, title: str) -> dict:

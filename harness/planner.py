@@ -6,8 +6,8 @@ worker pays a start-up once (process, TensorFlow import, MPI or SLURM launch), a
 with a tail (summary, shutdown). Three ways to hand the M x K tickets to the workers:
 
 - static: ticket i to worker i mod W, decided up front (`harness lth --shard i/W`, a job array of W);
-- dynamic: each ticket, in plan order, to the first worker that is free (the MPI and pool executors);
-- array: one job-array task per ticket, at most W at a time: dynamic, but every ticket pays start-up.
+- dynamic: each ticket, longest first, to the first worker that is free (the MPI and pool executors);
+- array: one job-array task per ticket in plan order, at most W at a time: every ticket pays start-up.
 
 The model is fitted to a measured sweep record (`harness run --variant sweep-*`), whose jobs carry
 their wall-clock spans, or given by hand.
@@ -78,7 +78,7 @@ def makespan(strategy: str, tickets: list[float], workers: int, model: JobModel)
     if strategy == "static":
         loads = [sum(tickets[w::workers]) for w in range(workers)]
         return model.startup_s + max(loads) + model.tail_s
-    per_ticket = [t + model.startup_s for t in tickets] if strategy == "array" else tickets
+    per_ticket = [t + model.startup_s for t in tickets] if strategy == "array" else sorted(tickets, reverse=True)
     free = [0.0] * min(workers, len(tickets))
     heapq.heapify(free)
     for seconds in per_ticket:

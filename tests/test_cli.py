@@ -8,7 +8,8 @@ import pytest
 from pipelines.data.synth import SynthSpec, build
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["variants"], ["report"], ["compare"], ["data"], ["data", "synth"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["variants"], ["report"], ["compare"], ["plan"], ["slurm", "render"],
+                                     ["data"], ["data", "synth"]])
 def test_every_command_has_help(harness_cli, command):
     result = harness_cli(*command, "--help")
     assert result.returncode == 0 and "Usage: harness" in result.stdout

@@ -73,3 +73,17 @@ def test_other_settings_in_the_same_folder_are_refused(search, harness_cli, tiny
                          "--sparsity", "0.5", "--out", out)
     assert result.returncode == 2 and "other settings" in result.stderr
 
+
+
+def test_prepare_only_stops_before_tickets_and_a_shard_needs_a_prepared_folder(search, harness_cli, tiny_data,
+                                                                                tmp_path):
+    out, _, _ = search
+    prepared = harness_cli("lth", "--data", tiny_data, *ARGS, "--sparsity", "0.5", "--scope", "layer",
+                           "--control", "random", "--out", out, "--prepare-only", "--json")
+    assert prepared.returncode == 0, prepared.stderr
+    assert json.loads(prepared.stdout.splitlines()[-1])["prepared"] is True
+    assert "tickets:" not in prepared.stderr  # no ticket was even planned
+    empty = tmp_path / "unprepared"
+    refused = harness_cli("lth", "--data", tiny_data, *ARGS, "--out", empty, "--shard", "0/2")
+    assert refused.returncode == 2 and "--prepare-only first" in refused.stderr
+    assert not (empty / "checkpoints").exists()  # a shard never trains the dense network

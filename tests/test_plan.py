@@ -1,5 +1,8 @@
 from pipelines.lth.masks import MaskSpec
-from pipelines.lth.plan import iterative_round, oneshot_jobs
+import pytest
+
+from pipelines.errors import UserInputError
+from pipelines.lth.plan import Shard, iterative_round, oneshot_jobs
 
 SPECS = [MaskSpec("global", 0.5), MaskSpec("global", 0.8)]
 
@@ -23,3 +26,13 @@ def test_iterative_rounds_chain_masks_per_rewind_and_keep_weights_until_the_last
     assert not any(j.keep_weights for j in second)
     assert [j.job_id for j in second] == ["global-s0.8000-r2-rewind0", "global-s0.8000-r2-rewind1",
                                           "global-s0.8000-r2-control"]
+
+
+def test_shards_interleave_the_plan_and_cover_it_once():
+    jobs = oneshot_jobs(SPECS, (0, 1, 2), epochs=3, control=False)
+    shards = [Shard.parse(f"{i}/4").take(jobs) for i in range(4)]
+    assert sorted(j.job_id for shard in shards for j in shard) == sorted(j.job_id for j in jobs)
+    assert [j.epochs for j in shards[0]] == [3, 2]  # jobs 0 and 4: a long and a shorter one
+    for text in ("2/2", "a/b", "1"):
+        with pytest.raises(UserInputError, match="--shard"):
+            Shard.parse(text)

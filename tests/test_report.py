@@ -97,6 +97,7 @@ def test_report_sections_from_records_and_searches(tmp_path):
     sweep = {trace["name"]: trace for trace in specs["sweep-1"]["data"]}
     assert sweep["sweep-mp speedup"]["x"] == [2, 4]
     assert sweep["sweep-mp speedup"]["y"] == pytest.approx([72 / 40, 130 / 40], rel=0.01)
+    assert sweep["sweep-mp efficiency"]["y"] == pytest.approx([72 / 40 / 2, 130 / 40 / 4], rel=0.01)
     lines = {trace["name"]: trace for trace in specs["lth-1"]["data"]}
     assert list(lines) == ["rewind to epoch 0", "rewind to epoch 1", "random init (control)"]
     assert lines["rewind to epoch 0"]["x"] == [0.5, 0.8] and lines["rewind to epoch 0"]["y"] == [0.85, 0.63]

@@ -20,8 +20,10 @@ def test_static_dynamic_and_array_schedules():
     tickets = [4.0, 3.0, 4.0, 3.0]  # two masks x rewinds 0, 1
     # static: worker 0 gets tickets 0 and 2 (8 s), worker 1 tickets 1 and 3 (6 s)
     assert makespan("static", tickets, 2, MODEL) == 10 + 8 + 2
-    # dynamic: 4 -> w0, 3 -> w1, 4 -> w1 (free at 3, busy to 7), 3 -> w0 (free at 4, busy to 7)
+    # dynamic, longest first: 4 -> w0, 4 -> w1, 3 -> w0 (busy to 7), 3 -> w1 (busy to 7)
     assert makespan("dynamic", tickets, 2, MODEL) == 10 + 7 + 2
+    # in plan order the long ticket would come last: 1, 1 | 1 -> w0 (2), 3 -> w1 (4); longest first: 3 | 1, 1, 1
+    assert makespan("dynamic", [1.0, 1.0, 1.0, 3.0], 2, JobModel(0, 0, 0, 0, "none")) == 3
     # array: every ticket pays the start-up: 14 -> a, 13 -> b, 14 -> b (27), 13 -> a (27)
     assert makespan("array", tickets, 2, MODEL) == 27 + 2
     # more workers than tickets: the longest ticket bounds every schedule

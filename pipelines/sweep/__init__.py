@@ -41,7 +41,9 @@ def run_jobs(sweep: SweepSettings, config: LthConfig, jobs: list[TicketJob], sto
              progress: Progress | None = None) -> list[dict]:
     """Every job's result, in plan order; finished jobs are read back, the rest run on `executor`."""
     pending_ids = team.leader_does(lambda: [job.job_id for job in jobs if not store.finished(job.job_id)])
-    pending = [job for job in jobs if job.job_id in set(pending_ids)]
+    # Longest first: the early-rewind tickets retrain the most epochs, and handing them out first keeps
+    # the last wave short when there are more tickets than workers (see harness.planner).
+    pending = sorted((job for job in jobs if job.job_id in set(pending_ids)), key=lambda job: -job.epochs)
     done_before = len(jobs) - len(pending)
     if progress:
         progress(done_before, len(jobs))
