@@ -136,7 +136,7 @@ def sweep_scaling(rows: list[Row], workload: str) -> dict | None:
     return {"data": traces, "layout": _layout(
         f"Sweep speedup and parallel efficiency against workers ({workload})", "workers", "speedup over sweep-serial",
         yaxis2={"title": {"text": "efficiency (speedup / workers)"}, "overlaying": "y", "side": "right",
-                "range": [0, 1.1]})}
+                "range": [0, 1.2], "dtick": 0.2, "tickformat": ".1f", "showgrid": False})}
 
 
 def tickets(summary: dict, title: str) -> dict:

@@ -68,7 +68,8 @@ def build_sections(records: list[dict], searches: list[dict], baseline: str | No
     runs = [{"record": r, "figures": run_figures(r), "timeline": charts.timeline(r),
              "steps": charts.step_distribution(r)} for r in records]
     lth = [{"search": s, "chart": charts.tickets(s["summary"], s["title"])} for s in searches]
-    return {"rows": rows, "workloads": per_workload, "runs": runs, "lth": lth}
+    return {"rows": rows, "workloads": per_workload, "runs": runs, "lth": lth,
+            "several_hosts": len({r.host for r in rows}) > 1}
 
 
 def render(records: list[dict], baseline: str | None = None, searches: list[dict] | None = None,
