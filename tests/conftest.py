@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -29,3 +30,19 @@ def harness_cli():
                               timeout=600)
 
     return run
+
+
+LTH_GRID = ("--workload", "smoke", "--epochs", "2", "--rewind", "0,1", "--sparsity", "0.5", "--scope", "layer")
+
+
+@pytest.fixture(scope="session")
+def lth_search(tiny_data, tmp_path_factory):
+    """One small `harness lth` search (a layer-wise 50% mask, rewinds 0 and 1, a random control):
+    test_lth_command checks it, and test_sweep copies its dense run and masks for every executor.
+    Returns (folder, the --json summary, the completed process)."""
+    out = tmp_path_factory.mktemp("lth") / "search"
+    command = [str(HARNESS), "lth", "--data", str(tiny_data), *LTH_GRID, "--control", "random", "--out", str(out),
+               "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout.splitlines()[-1]), result

@@ -51,13 +51,14 @@ def test_report_without_results_exits_2(harness_cli, tmp_path):
 def test_run_then_report_end_to_end(harness_cli, tiny_data, tmp_path):
     results = tmp_path / "results"
     summaries = {}
-    for variant, flags in (("cpu-naive", ["--profile", "--profile-steps", "2"]), ("cpu-parallel", [])):
+    for variant, flags in (("cpu-naive", ["--profile", "--profile-steps", "2"]), ("cpu-parallel", ["--no-verdict"])):
         ran = harness_cli("run", "--variant", variant, "--data", tiny_data, "--workload", "smoke",
                           "--steps", "2", "--warmup", "1", "--results", results, "--json", *flags)
         assert ran.returncode == 0, ran.stderr
         summary = summaries[variant] = json.loads(ran.stdout.splitlines()[-1])
         assert summary["variant"] == variant and summary["images_per_s"] > 0
-        assert summary["verdict"] in {"input", "shared-cores", "model"} and summary["gpu_util_pct"] is None
+        assert summary["gpu_util_pct"] is None and summary["cpu_pct"] > 0
+        assert (summary["verdict"] in {"input", "shared-cores", "model"}) == (variant == "cpu-naive")
         assert "W0000" not in ran.stderr and "cuda" not in ran.stderr.lower()
     profiled = json.loads(Path(summaries["cpu-naive"]["record"]).read_text())["profile"]
     assert profiled["steps"] == 2 and profiled["top_ops"] and 0 <= profiled["input_bound_pct"] <= 100
@@ -123,9 +124,11 @@ def test_gpu4_runs_on_four_logical_devices_and_says_so(harness_cli, tmp_path):
     data = tmp_path / "data"  # a global batch of 4 x 16 needs more images than the tiny set has
     build(data, SynthSpec(classes=3, train_per_class=24, val_per_class=1, seed=7))
     result = harness_cli("run", "--variant", "gpu4-parallel", "--logical-devices", "4", "--data", data,
-                         "--workload", "smoke", "--steps", "2", "--warmup", "1", "--results", tmp_path / "results")
+                         "--workload", "smoke", "--steps", "2", "--warmup", "1", "--results", tmp_path / "results",
+                         "--no-verdict")
     assert result.returncode == 0, result.stderr
     record = json.loads(next((tmp_path / "results").glob("*.json")).read_text())
+    assert "verdict" not in record
     placement = record["placement"]
     assert placement["replicas"] == 4 and placement["logical"] is True
     assert "logical CPU devices (not a GPU measurement)" in placement["label"]

@@ -10,18 +10,9 @@ ARGS = ("--workload", "smoke", "--epochs", "2", "--rewind", "0,1")
 
 
 @pytest.fixture(scope="module")
-def search(tiny_data, tmp_path_factory):
-    """One small search, shared by the tests below: a layer-wise 50% mask, rewinds 0 and 1, a control."""
-    import subprocess
-
-    from tests.conftest import HARNESS
-
-    out = tmp_path_factory.mktemp("lth") / "search"
-    command = [str(HARNESS), "lth", "--data", str(tiny_data), *ARGS, "--sparsity", "0.5", "--scope", "layer",
-               "--control", "random", "--out", str(out), "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr
-    return out, json.loads(result.stdout.splitlines()[-1]), result
+def search(lth_search):
+    """The shared search (conftest.lth_search): a layer-wise 50% mask, rewinds 0 and 1, a control."""
+    return lth_search
 
 
 def test_json_holds_dense_accuracy_and_one_row_per_ticket(search):

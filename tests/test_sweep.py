@@ -1,7 +1,8 @@
-"""Sweep executors for real: a multiprocessing pool, `mpiexec -n 2` from the venv, Elephas on local Spark.
+"""Sweep executors for real: a multiprocessing pool, `mpiexec -n 2` from the venv, Elephas on local Spark,
+and the rendered SLURM scripts (MPI ranks under srun, a job array) on a real one-node SLURM.
 
-One dense run is shared: its folder (checkpoints, masks) is copied for each executor, so every
-executor retrains the same two tickets and their results can be compared with serial's.
+One dense run is shared (conftest.lth_search): its folder (checkpoints, masks) is copied for each
+executor, so every executor retrains the same two tickets and their results can be compared with serial's.
 """
 
 import json
@@ -13,11 +14,12 @@ import time
 
 import pytest
 
-from tests.conftest import HARNESS
+from slurm_cluster import OneNodeSlurm, SlurmUnavailable
+from tests.conftest import HARNESS, LTH_GRID
 
 pytestmark = pytest.mark.slow
 
-GRID = ("--workload", "smoke", "--epochs", "2", "--rewind", "0,1", "--sparsity", "0.5", "--scope", "layer")
+GRID = LTH_GRID
 
 
 def lth(data, out, *extra, check=True):
@@ -33,8 +35,9 @@ def summary_of(result):
 
 
 @pytest.fixture(scope="module")
-def serial(tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("sweep") / "serial"
+def serial(lth_search, tiny_data, tmp_path_factory):
+    """The shared search's dense run and masks, its two tickets retrained by the serial executor."""
+    out = fresh_copy(lth_search[0], tmp_path_factory.mktemp("sweep") / "serial")
     return out, summary_of(lth(tiny_data, out, "--executor", "serial"))
 
 
@@ -48,11 +51,10 @@ def by_job(summary):
     return {row["job_id"]: row for row in summary["tickets"]}
 
 
-@pytest.mark.parametrize("executor", ["multiprocessing", "mpi"])
-def test_parallel_executors_match_serial(executor, serial, tiny_data, tmp_path):
+def test_multiprocessing_matches_serial(serial, tiny_data, tmp_path):
     serial_out, serial_summary = serial
-    out = fresh_copy(serial_out, tmp_path / executor)
-    summary = summary_of(lth(tiny_data, out, "--executor", executor, "--workers", "2"))
+    out = fresh_copy(serial_out, tmp_path / "multiprocessing")
+    summary = summary_of(lth(tiny_data, out, "--executor", "multiprocessing", "--workers", "2"))
     assert summary["failed"] == []
     got, want = by_job(summary), by_job(serial_summary)
     assert set(got) == set(want) == {"layer-s0.5000-rewind0", "layer-s0.5000-rewind1"}
@@ -60,18 +62,32 @@ def test_parallel_executors_match_serial(executor, serial, tiny_data, tmp_path):
         assert got[job_id]["top1"] == want[job_id]["top1"]
         assert got[job_id]["top5"] == want[job_id]["top5"]
         assert got[job_id]["masked_nonzero"] == 0
-    # each worker (process or MPI rank) wrote the result of the job it took: two jobs, two workers
+    # each worker process wrote the result of the job it took: two jobs, two workers
     pids = {json.loads(p.read_text())["worker"]["pid"] for p in (out / "jobs").glob("*.json")}
     assert len(pids) == 2
 
 
-def test_elephas_trains_each_ticket_data_parallel_and_keeps_the_mask(serial, tiny_data, tmp_path):
+def test_mpi_outside_mpi_relaunches_itself_under_the_venvs_mpiexec(serial, tiny_data, tmp_path):
+    """The relaunch plumbing, on a finished search so that no ticket retrains (the MPI executor's
+    tickets are compared with serial's under srun below)."""
+    serial_out, serial_summary = serial
+    out = tmp_path / "mpi"
+    shutil.copytree(serial_out, out)
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").iterdir()}
+    result = lth(tiny_data, out, "--executor", "mpi", "--workers", "2")
+    assert summary_of(result)["tickets"] == serial_summary["tickets"]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "jobs").iterdir()} == stamps
+    assert len(result.stdout.splitlines()) == 1  # one rank, rank 0, printed the summary
+
+
+def test_elephas_trains_a_ticket_data_parallel_and_keeps_the_mask(serial, tiny_data, tmp_path):
     serial_out, _ = serial
     out = fresh_copy(serial_out, tmp_path / "elephas")
-    summary = summary_of(lth(tiny_data, out, "--executor", "elephas", "--workers", "2"))
-    assert summary["failed"] == [] and len(summary["tickets"]) == 2
-    for row in summary["tickets"]:
-        assert row["masked_nonzero"] == 0 and 0 <= row["top1"] <= 1
+    # one shard of the two tickets (rewind 1, one epoch): Elephas' per-epoch Spark jobs are the slow part
+    summary = summary_of(lth(tiny_data, out, "--executor", "elephas", "--workers", "2", "--shard", "1/2"))
+    assert summary["failed"] == [] and [row["job_id"] for row in summary["tickets"]] == ["layer-s0.5000-rewind1"]
+    row = summary["tickets"][0]
+    assert row["masked_nonzero"] == 0 and 0 <= row["top1"] <= 1
     results = [json.loads(p.read_text()) for p in (out / "jobs").glob("*.json")]
     assert {r["masking"] for r in results} == {"constraint"}
 
@@ -104,3 +120,42 @@ def test_killed_sweep_loses_only_the_jobs_in_flight(serial, tiny_data, tmp_path)
     assert {p.name: p.read_bytes() for p in (out / "jobs").glob(next(iter(finished)))} == finished
     assert by_job(summary).keys() == by_job(serial_summary).keys()
     assert not list((out / "jobs").glob(".*"))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    try:
+        with OneNodeSlurm(cpus=2) as slurm:
+            yield slurm
+    except SlurmUnavailable as reason:
+        pytest.fail(f"SLURM could not be started on this machine: {reason}", pytrace=False)
+
+
+def render_and_submit(harness_cli, cluster, tiny_data, scratch, kind, *options) -> str:
+    """Render `kind` for the shared grid into `scratch`, sbatch it, wait; return the job id."""
+    script = scratch / f"{kind}.sbatch"
+    rendered = harness_cli("slurm", "render", kind, "--data", tiny_data, *GRID, "--gpus-per-node", "0",
+                           "--time", "00:20:00", "--scratch", scratch, "--search", kind, "--out", script, *options)
+    assert rendered.returncode == 0, rendered.stderr
+    done = subprocess.run(["sbatch", "--parsable", "--wait", str(script)], cwd=scratch, env=cluster.env,
+                          capture_output=True, text=True, timeout=900)
+    job = done.stdout.strip().split(";")[0]
+    output = next(scratch.glob(f"*-{job}*.out"), None)
+    assert done.returncode == 0, f"{done.stderr}\n{output.read_text() if output else 'no job output'}"
+    return job
+
+
+def test_rendered_mpi_sweep_and_job_array_on_a_real_slurm(serial, harness_cli, cluster, tiny_data, tmp_path):
+    serial_out, serial_summary = serial
+    want = {job: row["top1"] for job, row in by_job(serial_summary).items()}
+    for kind, options in (("sweep-mpi", ("--nodes", "1", "--tasks-per-node", "2")), ("sweep-array", ("--array-tasks", "2"))):
+        fresh_copy(serial_out, tmp_path / kind)  # prepared: the dense run and masks, no tickets
+        job = render_and_submit(harness_cli, cluster, tiny_data, tmp_path, kind, *options)
+        results = [json.loads(p.read_text()) for p in (tmp_path / kind / "jobs").glob("*.json")]
+        assert {r["job_id"]: r["top1"] for r in results} == want, kind  # the same tickets as serial
+        assert all(r["masked_nonzero"] == 0 for r in results)
+        assert len({r["worker"]["pid"] for r in results}) == 2, kind  # two ranks, or two array tasks
+        if kind == "sweep-mpi":
+            shown = subprocess.run(["scontrol", "show", "job", job], env=cluster.env, capture_output=True,
+                                   text=True).stdout
+            assert "NumTasks=2" in shown and "JobState=COMPLETED" in shown
