@@ -17,7 +17,7 @@ from harness.results import SCHEMA, new_run_id
 from harness.quiet import is_verbose
 from harness.samplers import Sampler
 from harness.sweep_bench import time_sweep
-from harness.timing import StepClock, StepStats, keras_step_callback
+from harness.timing import StepClock, StepStats, drain, keras_step_callback
 from harness.variants import Variant
 from pipelines.data import online
 from pipelines.data.ceiling import CeilingProbe, bracketed_ceiling
@@ -231,17 +231,6 @@ def _run_preprocess(variant: Variant, settings: RunSettings, context: RunContext
                    failed_files=len(result["failed"]))
 
 
-def _drain(dataset, total: int, report) -> StepClock:
-    """The pipeline alone: pull `total` batches and tick after each."""
-    clock = StepClock()
-    clock.start()
-    for done, _ in enumerate(dataset.take(total), start=1):
-        clock.tick()
-        if report:
-            report(done)
-    return clock
-
-
 def _drain_between_ceilings(dataset, total: int, report, split: Split | ShardSplit,
                             image_size: int) -> tuple[StepClock, dict | None]:
     """Drain the pipeline with the decode ceiling measured just before and just after.
@@ -250,10 +239,10 @@ def _drain_between_ceilings(dataset, total: int, report, split: Split | ShardSpl
     """
     if isinstance(split, ShardSplit):
         if not Path(split.source_root).is_dir():
-            return _drain(dataset, total, report), None
+            return drain(dataset, total, report), None
         split = ImageFolderSource(split.source_root).split("train")
     with CeilingProbe(split, image_size) as probe:
         before = probe.measure()
-        clock = _drain(dataset, total, report)
+        clock = drain(dataset, total, report)
         after = probe.measure()
     return clock, bracketed_ceiling(before, after, probe.sample, len(probe.cores))

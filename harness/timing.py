@@ -74,6 +74,17 @@ class StepClock:
         return StepStats.of(len(timed) * batch_size, float(sum(timed)), timed)
 
 
+def drain(dataset, total: int, report=None) -> StepClock:
+    """The pipeline alone: pull `total` batches and tick after each (`report(done)` after each, if given)."""
+    clock = StepClock()
+    clock.start()
+    for done, _ in enumerate(dataset.take(total), start=1):
+        clock.tick()
+        if report:
+            report(done)
+    return clock
+
+
 def keras_step_callback(clock: StepClock, on_step=None):
     """A Keras callback that ticks `clock` at the end of each training batch."""
     import keras

@@ -8,7 +8,7 @@ the two; when it gets clearly less than both, the two competed for the same core
 
 from __future__ import annotations
 
-from harness.timing import StepClock, keras_step_callback
+from harness.timing import StepClock, drain, keras_step_callback
 
 NEXT_PIPELINE = {  # the next pipeline to try when this one starves the model
     "naive": "parallel",
@@ -35,11 +35,7 @@ def measure_model_ceiling(model, synthetic_dataset, steps: int, warmup: int, bat
 
 def measure_supply(dataset, steps: int, warmup: int, batch_size: int) -> float:
     """Images/s the pipeline delivers alone, no model."""
-    clock = StepClock()
-    clock.start()
-    for _ in dataset.take(warmup + steps):
-        clock.tick()
-    return clock.stats(warmup, batch_size).images_per_s
+    return drain(dataset, warmup + steps).stats(warmup, batch_size).images_per_s
 
 
 def judge(run: float, ceiling: float, supply: float, device: str, pipeline: str,
