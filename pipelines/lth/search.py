@@ -154,14 +154,13 @@ def train_dense(config: LthConfig, log: Log) -> dict:
                 "data": config.data}
     model = setup.model()
     checkpoints.save_checkpoint(model, folder, 0, metadata)
-    dataset, steps = setup.train_dataset()
 
     class EpochLog(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             log(f"dense: epoch {epoch + 1}/{config.epochs}, loss {logs['loss']:.3f}, top-1 {logs['top1']:.3f}")
 
     started = time.time()
-    model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps, shuffle=False, verbose=0,
+    setup.fit(model, config.epochs,
               callbacks=[checkpoints.rewind_callback(folder, set(config.rewinds) - {0}, metadata), EpochLog()])
     dense = {**setup.evaluate(model), "epochs": config.epochs, "train_seconds": time.time() - started,
              "placement": setup.placement.describe(), "global_batch": setup.global_batch}

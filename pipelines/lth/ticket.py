@@ -48,8 +48,7 @@ def checkpoints_dir(config: LthConfig) -> Path:
 
 def keras_fit(model, setup: TrainSetup, job: TicketJob, masks) -> None:
     """Retrain in this process, on the setup's placement and pipeline."""
-    dataset, steps = setup.train_dataset()
-    model.fit(dataset, epochs=job.epochs, steps_per_epoch=steps, shuffle=False, verbose=0)
+    setup.fit(model, job.epochs)
 
 
 def run_ticket(config: LthConfig, job: TicketJob, fit=keras_fit, masking: str | None = None) -> dict:

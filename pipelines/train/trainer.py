@@ -56,6 +56,12 @@ class TrainSetup:
         options.threading.max_intra_op_parallelism = 1
         return dataset.with_options(options)
 
+    def fit(self, model, epochs: int, callbacks=()):
+        """Train `model` for whole epochs of the training pipeline (dense runs and tickets alike)."""
+        dataset, steps = self.train_dataset()
+        return model.fit(dataset, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0,
+                         callbacks=list(callbacks))
+
     def model(self, seed: int | None = None, masks: dict[str, np.ndarray] | None = None, masking: str = "gradient",
               load=None):
         """A compiled MobileNetV2 in the placement's scope. `load(model)` may fill in weights before the

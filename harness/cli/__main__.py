@@ -1,0 +1,7 @@
+"""`python -m harness.cli`: how the MPI relaunch and the sweep benchmarks start the command line."""
+
+import sys
+
+from harness.cli import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""`harness plan` and `harness slurm render`: planning and submitting sweeps on a cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from harness.cli.options import command_options, number_list
+from harness.cli.output import emit_json, stdout
+from pipelines.errors import UserInputError
+
+
+@click.command()
+@click.option("--nodes", type=int, required=True)
+@click.option("--gpus-per-node", type=int, required=True, help="Workers per node (GPUs, or processes on CPUs).")
+@click.option("--thresholds", type=int, required=True, help="Masks (pruning thresholds or sparsities).")
+@click.option("--rewinds", type=int, required=True, help="Rewind epochs 0..K-1 per mask.")
+@click.option("--epochs", type=int, default=None, help="Dense epochs (default: the record's grid).")
+@click.option("--from", "record", type=click.Path(path_type=Path), default=None,
+              help="A sweep run record (harness run --variant sweep-*) to fit the ticket times to.")
+@click.option("--epoch-seconds", type=float, default=None, help="Seconds per retrained epoch (replaces the fit).")
+@click.option("--ticket-overhead-seconds", type=float, default=None, help="Seconds per ticket outside its epochs.")
+@click.option("--startup-seconds", type=float, default=None, help="Seconds before a worker's first ticket starts.")
+@click.option("--tail-seconds", type=float, default=None, help="Seconds after the last ticket ends.")
+@command_options
+def plan(nodes: int, gpus_per_node: int, thresholds: int, rewinds: int, epochs: int | None, record: Path | None,
+         epoch_seconds, ticket_overhead_seconds, startup_seconds, tail_seconds, as_json: bool):
+    """Predict a sweep's makespan, GPU-hours and idle share: static shards vs dynamic hand-out vs one task per ticket."""
+    from harness.planner import load_model, plan as plan_sweep
+    from harness.report import human_duration
+
+    model = load_model(record, {"epoch_s": epoch_seconds, "overhead_s": ticket_overhead_seconds,
+                                "startup_s": startup_seconds, "tail_s": tail_seconds})
+    if epochs is None:
+        if record is None:
+            raise UserInputError("give --epochs (the dense run's epochs)")
+        epochs = json.loads(record.read_text())["sweep"]["grid"]["epochs"]
+    result = plan_sweep(nodes, gpus_per_node, thresholds, tuple(range(rewinds)), epochs, model)
+    if as_json:
+        emit_json(result)
+        return
+    stdout.print(f"{result['tickets']} tickets ({thresholds} masks x rewinds 0..{rewinds - 1}, {epochs} epochs) on "
+                 f"{result['workers']} workers; ticket = {model.overhead_s:.1f} s + epochs x {model.epoch_s:.1f} s, "
+                 f"start-up {model.startup_s:.1f} s, tail {model.tail_s:.1f} s ({model.source})", markup=False)
+    table = Table("strategy", "makespan", "GPU-hours", "idle share", box=None)
+    for name, figures in result["strategies"].items():
+        table.add_row(name + (" (best)" if name == result["best"] else ""), human_duration(figures["makespan_s"]),
+                      f"{figures['gpu_hours']:.2f}", f"{figures['idle_share']:.1%}")
+    stdout.print(table)
+
+
+@click.group()
+def slurm():
+    """SLURM job scripts for a cluster."""
+
+
+@slurm.command("render")
+@click.argument("kind", type=click.Choice(["train-4gpu", "sweep-mpi", "spark-cluster", "sweep-array"]))
+@click.option("--nodes", type=int, default=None, help="Nodes (default: train-4gpu 1, sweep-mpi 20, spark-cluster 4).")
+@click.option("--gpus-per-node", type=int, default=4, show_default=True, help="0 for CPU-only nodes.")
+@click.option("--tasks-per-node", type=int, default=None, help="sweep-mpi ranks per node (default: one per GPU).")
+@click.option("--cpus-per-task", type=int, default=None)
+@click.option("--partition", default=None)
+@click.option("--account", default=None)
+@click.option("--time", "time_limit", default="24:00:00", show_default=True)
+@click.option("--job-name", default=None)
+@click.option("--scratch", default="${SCRATCH:-$HOME}/lth-harness", show_default=True,
+              help="Shared folder for the search, a shell expression evaluated on the node.")
+@click.option("--search", default="search", show_default=True, help="The search's folder under --scratch.")
+@click.option("--array-tasks", type=int, default=100, show_default=True, help="sweep-array: tasks in the array.")
+@click.option("--max-concurrent", type=int, default=None, help="sweep-array: tasks running at once (%N).")
+@click.option("--data", type=click.Path(path_type=Path), default=Path("data/default"), show_default=True)
+@click.option("--workload", default="small", show_default=True)
+@click.option("--epochs", type=int, default=4, show_default=True)
+@click.option("--rewind", "rewinds", default="0,1,2", show_default=True, callback=number_list(int))
+@click.option("--sparsity", "sparsities", default="0.5,0.8,0.9", show_default=True, callback=number_list(float))
+@click.option("--scope", type=click.Choice(["global", "layer"]), default="global", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "script", type=click.Path(path_type=Path), default=None,
+              help="Write the script here (default: print it).")
+@command_options
+def slurm_render(kind: str, nodes, gpus_per_node, tasks_per_node, cpus_per_task, partition, account, time_limit,
+                 job_name, scratch, search, array_tasks, max_concurrent, data, workload, epochs, rewinds, sparsities,
+                 scope, seed, script: Path | None, as_json: bool):
+    """Fill slurm/KIND.sbatch.j2 into a plain sbatch script that runs this project's commands."""
+    from harness.slurm import JobOptions, render
+    from pipelines import atomic
+    from pipelines.train.workloads import get_workload
+
+    get_workload(workload)
+    options = JobOptions(kind=kind, nodes=nodes, gpus_per_node=gpus_per_node, tasks_per_node=tasks_per_node,
+                         cpus_per_task=cpus_per_task, partition=partition, account=account, time=time_limit,
+                         job_name=job_name, scratch=scratch, search=search, array_tasks=array_tasks,
+                         max_concurrent=max_concurrent,
+                         lth={"data": data, "workload": workload, "epochs": epochs, "rewinds": rewinds,
+                              "sparsities": sparsities, "scope": scope, "seed": seed})
+    text = render(options)
+    if script:
+        atomic.write_bytes(script, text.encode())
+        script.chmod(0o755)
+    if as_json:
+        emit_json({"kind": kind, "script": str(script) if script else None, "text": text})
+    elif script:
+        stdout.print(f"wrote {script}: submit it with `sbatch {script}`")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,115 @@
+"""`harness data synth|download|preprocess`: building, fetching and preprocessing data sets."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+from harness.cli.options import command_options
+from harness.cli.output import emit_json, progress_bar, stdout
+
+
+@click.group()
+def data():
+    """Build, download and preprocess data sets."""
+
+
+@data.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--classes", type=int, default=10, show_default=True)
+@click.option("--train-per-class", type=int, default=100, show_default=True)
+@click.option("--val-per-class", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@command_options
+def synth(out: Path, classes: int, train_per_class: int, val_per_class: int, seed: int, as_json: bool):
+    """Write the embedded default data set: a learnable ImageNet-layout JPEG tree, same seed same bytes."""
+    from pipelines.data.synth import SynthSpec, build
+
+    spec = SynthSpec(classes=classes, train_per_class=train_per_class, val_per_class=val_per_class, seed=seed)
+    with progress_bar(f"synth {out}") as bar:
+        task = bar.add_task("images", total=None)
+        built = build(out, spec, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    images = classes * (train_per_class + val_per_class)
+    if as_json:
+        emit_json({"out": str(out), "built": built, "images": images, "classes": classes})
+    elif built:
+        stdout.print(f"wrote {images} images in {classes} classes to {out}")
+    else:
+        stdout.print(f"{out} already holds this data set: nothing to do")
+
+
+def engine_options(func):
+    """--engine, --workers and --spark-master for the offline jobs."""
+
+    @click.option("--engine", type=click.Choice(["spark", "local"]), default="spark", show_default=True,
+                  help="Spark (local mode unless --spark-master) or a local process pool.")
+    @click.option("--workers", type=int, default=None, help="local: processes (default: one per core).")
+    @click.option("--spark-master", default=None, help="spark: cluster master URL (default local[*]).")
+    @functools.wraps(func)
+    def wrapper(*args, engine: str, workers: int | None, spark_master: str | None, **kwargs):
+        from harness.quiet import is_verbose
+        from pipelines.engines import EngineSettings
+
+        settings = EngineSettings(engine=engine, workers=workers, spark_master=spark_master, quiet=not is_verbose())
+        return func(*args, engine=settings, **kwargs)
+
+    return wrapper
+
+
+@data.command()
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--size", type=int, default=224, show_default=True, help="Square image size in the shards.")
+@click.option("--shards", type=int, default=None, help="Train shards (default: ~1 per 1,000 images, 2 per core).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Deals examples to shards.")
+@engine_options
+@command_options
+def preprocess(src: Path, out: Path, size: int, shards: int | None, seed: int, engine, as_json: bool):
+    """Decode, convert to RGB, resize and write SRC as TFRecord shards plus manifest.json in OUT."""
+    from pipelines.data.preprocess import PreprocessSettings, preprocess as run_preprocess
+
+    settings = PreprocessSettings(size=size, shards=shards, seed=seed)
+    with progress_bar(f"preprocess ({engine.engine})") as bar:
+        task = bar.add_task("shards", total=None)
+        manifest = run_preprocess(src, out, settings, engine,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+    counts = {name: split["examples"] for name, split in manifest["splits"].items()}
+    if as_json:
+        emit_json({"out": str(out), "ran": manifest["ran"], "engine": manifest["engine"], "examples": counts,
+                   "shards": {n: len(s["files"]) for n, s in manifest["splits"].items()},
+                   "failed": manifest["failed"], "resumed_shards": manifest.get("resumed_shards", 0)})
+        return
+    if not manifest["ran"]:
+        stdout.print(f"{out} is already complete: nothing to do")
+    summary = ", ".join(f"{n} {c}" for n, c in counts.items())
+    stdout.print(f"{out}: {summary} examples at {size}x{size}; {len(manifest['failed'])} file(s) skipped")
+    for failure in manifest["failed"]:
+        stdout.print(f"  skipped {failure['path']}: {failure['reason']}", markup=False)
+
+
+@data.command()
+@click.argument("urls", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per socket operation.")
+@click.option("--retries", type=int, default=3, show_default=True,
+              help="Extra attempts after timeouts, connection errors, 5xx and truncated bodies.")
+@click.option("--connections", type=int, default=8, show_default=True, help="Concurrent requests per task.")
+@engine_options
+@command_options
+def download(urls: Path, out: Path, timeout: float, retries: int, connections: int, engine, as_json: bool):
+    """Fetch the images of URLS (ImageNet's fall11_urls.txt format) into OUT/<wnid>/<id>.JPEG."""
+    from pipelines.data.download import DownloadSettings, download as run_download
+
+    settings = DownloadSettings(timeout=timeout, retries=retries, connections=connections)
+    with progress_bar(f"download ({engine.engine})") as bar:
+        task = bar.add_task("partitions", total=None)
+        manifest = run_download(urls, out, settings, engine,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        emit_json({"out": str(out), **manifest})
+        return
+    counts = manifest["counts"]
+    stdout.print(f"{out}: {counts['downloaded']} downloaded, {counts['skipped']} already there, "
+                 f"{counts['failed']} failed of {counts['total']}; failures with reasons in {out}/manifest.json")

@@ -1,0 +1,67 @@
+"""What every command shares: the one-line error contract and the option groups used by several commands."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from harness.quiet import silence
+from pipelines.errors import UserInputError
+
+
+class InputError(click.ClickException):
+    exit_code = 2
+
+
+class HarnessGroup(click.Group):
+    """Turns a UserInputError anywhere below into click's one-line error with exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserInputError as error:
+            raise InputError(str(error)) from None
+
+
+def command_options(func):
+    """--json and --verbose for every command; silences the libraries before the command runs."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last stdout line.")
+    @click.option("--verbose", is_flag=True, help="Show TensorFlow, Spark and Java log output.")
+    @functools.wraps(func)
+    def wrapper(*args, as_json: bool, verbose: bool, **kwargs):
+        silence(verbose)
+        return func(*args, as_json=as_json, **kwargs)
+
+    return wrapper
+
+
+def placement_flags(func):
+    """--logical-devices, --precision and --jit, passed on as `placement_flags` (a dict)."""
+
+    @click.option("--logical-devices", type=int, default=None,
+                  help="Run a GPU placement on N logical CPU devices (labelled so, never a GPU figure).")
+    @click.option("--precision", type=click.Choice(["float32", "mixed_float16"]), default="float32",
+                  show_default=True, help="mixed_float16 needs GPUs.")
+    @click.option("--jit", is_flag=True, help="XLA-compile the training step (GPUs).")
+    @functools.wraps(func)
+    def wrapper(*args, logical_devices: int | None, precision: str, jit: bool, **kwargs):
+        flags = {"logical_devices": logical_devices, "precision": precision, "jit": jit}
+        return func(*args, placement_flags=flags, **kwargs)
+
+    return wrapper
+
+
+def number_list(kind):
+    """A click callback parsing "0.5,0.8,0.9" into a tuple of `kind`."""
+
+    def parse(ctx, param, value):
+        if value is None:
+            return ()
+        try:
+            return tuple(kind(item) for item in value.split(",") if item.strip())
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+    return parse

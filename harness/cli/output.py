@@ -1,0 +1,23 @@
+"""What the commands print: rich consoles on stdout and stderr, the --json line, progress bars."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+stderr = Console(stderr=True)
+stdout = Console(soft_wrap=True)
+
+
+def emit_json(obj) -> None:
+    click.echo(json.dumps(obj, sort_keys=True))
+
+
+def progress_bar(description: str) -> Progress:
+    return Progress(
+        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=stderr, transient=True,
+    )

@@ -1,0 +1,119 @@
+"""`harness variants` and `harness run`: the catalogue of variants and timing one of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.cli.options import command_options, placement_flags
+from harness.cli.output import emit_json, progress_bar, stdout
+from harness.quiet import preload_tensorflow
+
+
+@click.command()
+@command_options
+def variants(as_json: bool):
+    """List the variants that `harness run` measures."""
+    from harness.variants import VARIANTS
+
+    if as_json:
+        emit_json({"variants": [v.__dict__ for v in VARIANTS.values()]})
+        return
+    width = max(len(name) for name in VARIANTS)
+    for v in VARIANTS.values():
+        click.echo(f"{v.name:<{width}}  {v.summary}")
+
+
+@click.command()
+@click.option("--variant", required=True, help="Variant name; `harness variants` lists them.")
+@click.option("--data", type=click.Path(path_type=Path), default=Path("data/default"), show_default=True,
+              help="ImageNet-layout folder, or the output of `harness data preprocess` for *-offline.")
+@click.option("--workload", default="small", show_default=True, help="smoke, small or imagenet.")
+@click.option("--steps", type=int, default=50, show_default=True, help="Timed steps.")
+@click.option("--warmup", type=int, default=5, show_default=True,
+              help="Untimed steps before them (*-cached adds one epoch to fill its cache).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="*-cached: cache decoded images in a file there instead of in memory.")
+@click.option("--workers", type=int, default=2, show_default=True, help="sweep-*: the executor's workers.")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Folder that receives the run record.")
+@click.option("--sample-interval", type=float, default=0.25, show_default=True,
+              help="Seconds between GPU/CPU samples; 0 runs without the monitor.")
+@click.option("--profile", is_flag=True,
+              help="Training: profile steps after the timed ones (TensorBoard files under RESULTS/profiles/).")
+@click.option("--profile-steps", type=int, default=5, show_default=True)
+@click.option("--no-verdict", is_flag=True,
+              help="Training: skip the model-ceiling and pipeline-supply measurements after the run.")
+@placement_flags
+@command_options
+def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, cache_dir: Path | None,
+        workers: int, results: Path, sample_interval: float, profile: bool, profile_steps: int, no_verdict: bool,
+        placement_flags: dict, as_json: bool):
+    """Time one variant: warm-up steps, then timed steps; write a run record.
+
+    A monitor samples GPU occupation and CPU use throughout. Training runs end with a verdict:
+    the model ceiling and the pipeline supply, each measured alone, and which one bounds the run."""
+    from harness.runner import RunSettings
+    from harness.variants import get_variant
+    from pipelines.data.shards import open_source
+    from pipelines.train.workloads import get_workload
+
+    chosen = get_variant(variant)
+    settings = RunSettings(source=open_source(data), workload=get_workload(workload), steps=steps,
+                           warmup=warmup, seed=seed, cache_dir=cache_dir, workers=workers,
+                           sample_interval_s=sample_interval, profile_root=results / "profiles" if profile else None,
+                           profile_steps=profile_steps, verdict=not no_verdict, **placement_flags)
+    settings.validate()
+    if chosen.mode == "train":
+        settings.placement_spec(chosen).validate()
+    preload_tensorflow()
+    from harness.figures import run_figures
+    from harness.results import save_record
+    from harness.runner import run_variant
+
+    with progress_bar(f"{variant} on {workload}") as bar:
+        task = bar.add_task("steps", total=None)
+        record = run_variant(chosen, settings, on_step=lambda done, total: bar.update(task, completed=done,
+                                                                                      total=total))
+    path = save_record(results, record)
+    timing = record["timing"]
+    fraction = record.get("fraction_of_ceiling")
+    figures = run_figures(record)
+    if as_json:
+        emit_json({"record": str(path), "variant": variant, "workload": workload,
+                   "images_per_s": timing["images_per_s"], "step_p50_s": timing["step_p50_s"],
+                   "step_p90_s": timing["step_p90_s"], "imagenet_epoch_s": timing["imagenet_epoch_s"],
+                   "fraction_of_ceiling": fraction, **figures})
+        return
+    from harness.report import human_duration
+
+    where = f" ({record['placement']['label']})" if "placement" in record else ""
+    line = (f"{variant} on {workload}{where}: {timing['images_per_s']:.1f} images/s, "
+            f"step p50 {timing['step_p50_s'] * 1000:.0f} ms, p90 {timing['step_p90_s'] * 1000:.0f} ms, "
+            f"ImageNet epoch {human_duration(timing['imagenet_epoch_s'])} (extrapolated)")
+    if fraction is not None:
+        line += f", {fraction:.2f} of the decode ceiling ({record['decode_ceiling']['images_per_s']:.0f} images/s)"
+    if "sweep" in record:
+        sweep = record["sweep"]
+        line = (f"{variant} on {workload}: {sweep['jobs']} jobs in {sweep['makespan_s']:.0f} s "
+                f"({sweep['jobs_per_hour']:.0f} jobs/hour) with {sweep['workers']} worker(s), "
+                f"{timing['images_per_s']:.1f} training images/s")
+    stdout.print(line)
+    stdout.print(monitor_line(figures))
+    if "verdict" in record:
+        stdout.print(f"verdict: {record['verdict']['advice']}", markup=False)
+    if "profile" in record:
+        stdout.print(f"profile: {record['profile']['logdir']} (tensorboard --logdir {record['profile']['logdir']})",
+                     markup=False)
+    stdout.print(f"record: {path}")
+
+
+def monitor_line(figures: dict) -> str:
+    def percent(key: str) -> str:
+        return f"{figures[key]:.0f}%" if figures[key] is not None else "n/a"
+
+    return (f"GPU utilization {percent('gpu_util_pct')}, SM occupancy {percent('sm_occupancy_pct')}, "
+            f"CPU {percent('cpu_pct')}, input-bound {percent('input_bound_pct')}"
+            + (f" ({figures['gpu_note']})" if figures["gpu_note"] else ""))
