@@ -144,7 +144,7 @@ def tickets(summary: dict, title: str) -> dict:
     traces = []
     groups: dict[str, list[dict]] = {}
     for ticket in summary["tickets"]:
-        name = "random init (control)" if ticket["control"] else f"rewind to epoch {ticket['rewind']}"
+        name = "random init (control)" if ticket["control"] else f"rewind to epoch {ticket.get('rewind')}"
         groups.setdefault(name, []).append(ticket)
     for name in sorted(groups, key=lambda n: (n.startswith("random"), n)):
         points = sorted(groups[name], key=lambda t: t["actual_sparsity"])

@@ -23,13 +23,15 @@ def run_figures(record: dict) -> dict:
     """Throughput, occupation, CPU use, input-bound share and verdict of one record; None where unmeasured.
 
     The input-bound share comes from the profile when the run was profiled, else from the verdict's
-    throughputs (the source is named).
+    throughputs (the source is named). `record` has passed harness.shapes.record_problem: its
+    optional fields are read with .get.
     """
     timing = record["timing"]
     monitor = record.get("monitor")
     gpu = monitor["gpu"] if monitor else None
     profile = record.get("profile") or {}
     verdict = record.get("verdict") or {}
+    sweep = record.get("sweep")
     if profile.get("input_bound_pct") is not None:
         input_bound, source = profile["input_bound_pct"], "profile"
     else:
@@ -40,10 +42,11 @@ def run_figures(record: dict) -> dict:
         "step_p50_s": timing["step_p50_s"],
         "step_p90_s": timing["step_p90_s"],
         "imagenet_epoch_s": timing["imagenet_epoch_s"],
-        "gpu_util_pct": gpu["mean_util_pct"] if gpu_available else None,
-        "sm_occupancy_pct": gpu["mean_sm_occupancy_pct"] if gpu_available else None,
-        "gpu_note": None if gpu_available else (gpu["reason"] if gpu else "run without the monitor"),
-        "cpu_pct": monitor["cpu"]["mean_pct"] if monitor else None,
+        "gpu_util_pct": gpu.get("mean_util_pct") if gpu_available else None,
+        "sm_occupancy_pct": gpu.get("mean_sm_occupancy_pct") if gpu_available else None,
+        "gpu_note": None if gpu_available else ((gpu.get("reason") or "no GPU readings") if gpu
+                                                else "run without the monitor"),
+        "cpu_pct": monitor["cpu"].get("mean_pct") if monitor else None,
         "input_bound_pct": input_bound,
         "input_bound_source": source,
         "model_ceiling_images_per_s": verdict.get("model_ceiling_images_per_s"),
@@ -51,8 +54,8 @@ def run_figures(record: dict) -> dict:
         "verdict": verdict.get("bound"),
         "advice": verdict.get("advice"),
         "fraction_of_ceiling": record.get("fraction_of_ceiling"),
-        "makespan_s": record["sweep"]["makespan_s"] if "sweep" in record else None,
-        "sampler_share_of_cpu": monitor["cost"]["share_of_cpu"] if monitor else None,
+        "makespan_s": sweep["makespan_s"] if sweep else None,
+        "sampler_share_of_cpu": monitor["cost"].get("share_of_cpu") if monitor else None,
     }
 
 

@@ -11,6 +11,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 import jinja2
 from markupsafe import Markup
@@ -18,6 +19,7 @@ from markupsafe import Markup
 from harness import charts
 from harness.machine import PROJECT_ROOT
 from harness.figures import run_figures
+from harness.results import Skipped
 from harness.rows import summarize
 from pipelines import atomic
 from pipelines.errors import UserInputError
@@ -73,7 +75,8 @@ def build_sections(records: list[dict], searches: list[dict], baseline: str | No
 
 
 def render(records: list[dict], baseline: str | None = None, searches: list[dict] | None = None,
-           asv_site: str | None = None) -> str:
+           asv_site: str | None = None, skipped: Sequence[Skipped] = ()) -> str:
+    """The page; `skipped` lists the files the loader left out, so that the page says what it lacks."""
     searches = searches or []
     if not records and not searches:
         raise UserInputError("no run records to report: run `harness run --variant NAME` first")
@@ -87,15 +90,16 @@ def render(records: list[dict], baseline: str | None = None, searches: list[dict
         records=records,
         plotly_js=_plotly_js(),
         asv_site=asv_site,
+        skipped=skipped,
         generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     )
 
 
 def write_report(records: list[dict], out: Path, baseline: str | None = None,
-                 searches: list[dict] | None = None) -> Path:
+                 searches: list[dict] | None = None, skipped: Sequence[Skipped] = ()) -> Path:
     """Writes the page atomically; links the asv site (`make bench-html`) when it has been published."""
     out = Path(out)
     site = ASV_SITE if ASV_SITE.is_file() else None
     link = os.path.relpath(site, out.resolve().parent) if site else None
-    atomic.write_bytes(out, render(records, baseline, searches, link).encode())
+    atomic.write_bytes(out, render(records, baseline, searches, link, skipped).encode())
     return out

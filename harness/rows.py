@@ -53,7 +53,7 @@ def summarize(records: list[dict], baseline: str | None = None) -> list[Row]:
         raise UserInputError(f"baseline {baseline!r} has no runs in these results; variants present: {known}")
     groups: dict[tuple, list[dict]] = {}
     for record in records:
-        workers = record["sweep"]["workers"] if "sweep" in record else None
+        workers = record["sweep"]["workers"] if record.get("sweep") else None
         key = (record["workload"]["name"], record["machine"]["host"], record["mode"], record["variant"], workers)
         groups.setdefault(key, []).append(record)
 
@@ -69,7 +69,7 @@ def summarize(records: list[dict], baseline: str | None = None) -> list[Row]:
         rows.append(Row(
             variant=variant, workload=workload, host=host, mode=mode, device=runs[0]["device"],
             pipeline=runs[0]["pipeline"], workers=workers, masking=runs[0].get("masking"),
-            logical_devices=bool(runs[0].get("placement", {}).get("logical")), runs=len(runs),
+            logical_devices=bool((runs[0].get("placement") or {}).get("logical")), runs=len(runs),
             images_per_s=rates[key], imagenet_epoch_s=_median([r["timing"]["imagenet_epoch_s"] for r in runs]),
             step_p50_s=_median([r["timing"]["step_p50_s"] for r in runs]),
             speedup=speedup, baseline=_label(chosen),

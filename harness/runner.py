@@ -22,7 +22,7 @@ from harness.variants import Variant
 from pipelines.data import online
 from pipelines.data.ceiling import CeilingProbe, bracketed_ceiling
 from pipelines.data.preprocess import PreprocessSettings, preprocess
-from pipelines.data.shards import ShardSource, ShardSplit
+from pipelines.data.shards import ShardSource, ShardSplit, naming_bad_input
 from pipelines.data.source import ImageFolderSource, Split
 from pipelines.engines import EngineSettings
 from pipelines.errors import UserInputError
@@ -56,7 +56,7 @@ class RunSettings:
     def validate(self) -> None:
         if self.steps < 1:
             raise UserInputError("--steps must be at least 1")
-        if self.sample_interval_s < 0:
+        if not (self.sample_interval_s >= 0 and math.isfinite(self.sample_interval_s)):
             raise UserInputError("--sample-interval must be 0 (no monitor) or more seconds")
         if self.profile_steps < 1:
             raise UserInputError("--profile-steps must be at least 1")
@@ -116,8 +116,9 @@ def _run_data(variant: Variant, settings: RunSettings, context: RunContext) -> d
     dataset = online.build(variant.pipeline, split, settings.pipeline_spec(batch))
     warmup = warmup_steps(variant, settings, len(split), batch)
     total = warmup + settings.steps
-    clock, ceiling = _drain_between_ceilings(dataset, total, context.report(total), split,
-                                             settings.workload.image_size)
+    with naming_bad_input(settings.source, "train"):
+        clock, ceiling = _drain_between_ceilings(dataset, total, context.report(total), split,
+                                                 settings.workload.image_size)
     context.mark_timed(clock, warmup, settings.steps)
     stats = clock.stats(warmup, batch)
     fraction = stats.images_per_s / ceiling["images_per_s"] if ceiling else None
@@ -145,7 +146,8 @@ def _run_training(variant: Variant, settings: RunSettings, context: RunContext) 
 
         profile_dir = Path(settings.profile_root) / context.run_id
         callbacks.append(profile_callback(profile_dir, first_step=warmup + settings.steps, steps=profiled))
-    model.fit(dataset, epochs=1, steps_per_epoch=total, shuffle=False, verbose=0, callbacks=callbacks)
+    with naming_bad_input(settings.source, "train"):
+        model.fit(dataset, epochs=1, steps_per_epoch=total, shuffle=False, verbose=0, callbacks=callbacks)
     context.mark_timed(clock, warmup, settings.steps)
     stats = clock.stats(warmup, setup.global_batch, timed=settings.steps)
     extra = {}
@@ -155,8 +157,9 @@ def _run_training(variant: Variant, settings: RunSettings, context: RunContext) 
         extra["profile"] = {"logdir": str(profile_dir.resolve()), "steps": profiled,
                             **summarize_profile(profile_dir)}
     if settings.verdict and variant.pipeline != "synthetic":
-        extra["verdict"] = _verdict(variant, settings, setup, model, dataset, stats,
-                                    extra.get("profile", {}).get("input_bound_pct"))
+        with naming_bad_input(settings.source, "train"):
+            extra["verdict"] = _verdict(variant, settings, setup, model, dataset, stats,
+                                        extra.get("profile", {}).get("input_bound_pct"))
     return _record(variant, settings, context, clock.started_at, examples, stats, warmup_steps=warmup,
                    placement=placement.describe(), global_batch=setup.global_batch, masking=variant.masking, **extra)
 

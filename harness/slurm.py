@@ -4,19 +4,30 @@ Each template runs this project's own commands (`harness lth`, `harness data pre
 venv it was rendered with, so a script a user reads is the command they would type, plus #SBATCH
 lines. The search folder lives under --scratch, a shell expression evaluated on the node (the
 default follows $SCRATCH), so that every rank and array task sees the same files.
+
+Every value that reaches a script is checked before rendering, because a script is code: a newline
+in a value would start a line of its own (a command, or the end of the #SBATCH header, after which
+sbatch ignores the resources), so no value may hold a control character. Values in #SBATCH lines
+keep to characters sbatch reads as one word (`SBATCH_WORD`); --scratch keeps to `$NAME`,
+`${NAME}` and `${NAME:-default}` expansions, which read variables but run nothing; every other value
+is shell-quoted where it lands.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+import stat
 import sys
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
 from harness.machine import PROJECT_ROOT
+from pipelines import atomic
 from pipelines.errors import UserInputError
 
 TEMPLATES = PROJECT_ROOT / "slurm"
@@ -27,6 +38,25 @@ KINDS = {
     "sweep-array": "the tickets as a job array, one GPU per task, each task a shard of the plan",
 }
 DEFAULT_NODES = {"train-4gpu": 1, "sweep-mpi": 20, "spark-cluster": 4, "sweep-array": 1}
+
+SBATCH_WORD = "letters, digits and . _ - +"  # no space, quote, #, % or /: sbatch reads it as one plain word
+_SBATCH_VALUES = {  # option: (pattern, what it may hold)
+    "--job-name": (r"[A-Za-z0-9._+-]+", SBATCH_WORD),
+    "--account": (r"[A-Za-z0-9._+-]+", SBATCH_WORD),
+    "--partition": (r"[A-Za-z0-9._+-]+(,[A-Za-z0-9._+-]+)*", SBATCH_WORD + ", with commas between partitions"),
+    "--time": (r"([0-9]+(-[0-9]+)?(:[0-9]+){0,2}|(?i:UNLIMITED|INFINITE))",
+               "a SLURM time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED"),
+}
+_SCRATCH_TOKEN = re.compile(r"""
+    (?P<text>[^"`\\${}]+)                                      # plain characters, literal in double quotes
+  | (?P<name>\$[A-Za-z_][A-Za-z0-9_]*|\$\{[A-Za-z_][A-Za-z0-9_]*\})  # $NAME, ${NAME}
+  | (?P<open>\$\{[A-Za-z_][A-Za-z0-9_]*:?-)                    # ${NAME:- or ${NAME- : a default follows
+  | (?P<close>\})                                              # the end of a default
+""", re.VERBOSE)
+_COUNTS = {  # JobOptions field: the least value
+    "nodes": 1, "gpus_per_node": 0, "tasks_per_node": 1, "cpus_per_task": 1, "array_tasks": 1,
+    "max_concurrent": 1, "spark_port": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +71,7 @@ class JobOptions:
     time: str = "24:00:00"
     job_name: str | None = None
     scratch: str = "${SCRATCH:-$HOME}/lth-harness"
-    search: str = "search"  # the folder under --scratch
+    search: str = "search"  # the folder under --scratch, a literal name
     array_tasks: int = 100
     max_concurrent: int | None = None
     spark_port: int = 7077
@@ -50,29 +80,88 @@ class JobOptions:
     def validate(self) -> None:
         if self.kind not in KINDS:
             raise UserInputError(f"unknown job template {self.kind!r}: choose one of {', '.join(KINDS)}")
-        for name in ("nodes", "tasks_per_node", "cpus_per_task", "array_tasks", "max_concurrent"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserInputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.gpus_per_node < 0:
-            raise UserInputError("--gpus-per-node must be 0 (CPU nodes) or more")
+        self._check_counts()
         if self.kind == "train-4gpu" and self.gpus_per_node not in (0, 1, 4):
             raise UserInputError("train-4gpu trains on 4 GPUs (gpu4), 1 (gpu1) or none (cpu): "
                                  f"--gpus-per-node {self.gpus_per_node} is none of these")
-        if any(c in self.scratch + self.search for c in '"`\n'):
-            raise UserInputError("--scratch and --search may not contain double quotes, backquotes or newlines")
+        self._check_texts()
+        check_scratch(self.scratch)
+        lth_config(self.lth).validate()
+
+    def _check_texts(self) -> None:
+        """No control character anywhere; the #SBATCH values each one plain word (an empty partition,
+        account or job name is left out of the script, as if not given)."""
+        given = {"--partition": self.partition or None, "--account": self.account or None,
+                 "--job-name": self.job_name or None, "--time": self.time, "--scratch": self.scratch,
+                 "--search": self.search, "--data": self.lth["data"], "--workload": self.lth["workload"],
+                 "--scope": self.lth["scope"]}
+        texts = {option: str(value) for option, value in given.items() if value is not None}
+        for option, value in texts.items():
+            refuse_control_characters(option, value)
+        for option, (pattern, allowed) in _SBATCH_VALUES.items():
+            value = texts.get(option)
+            if value is not None and not re.fullmatch(pattern, value, re.ASCII):
+                raise UserInputError(f"{option} {value!r} is not {allowed}: sbatch would misread its line")
+
+    def _check_counts(self) -> None:
+        """Whole numbers at or above their least value: they land unquoted in #SBATCH lines and comments."""
+        for name, least in _COUNTS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if type(value) is not int:
+                raise UserInputError(f"--{name.replace('_', '-')} takes a whole number, got {value!r}")
+            if value < least:
+                raise UserInputError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
 
     @property
     def device(self) -> str:
         return {0: "cpu", 1: "gpu1", 4: "gpu4"}[self.gpus_per_node]
 
 
+def refuse_control_characters(option: str, value: str) -> None:
+    """A newline (or CR, tab, any other control character) would end a script line inside a value."""
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise UserInputError(f"{option} {value!r} holds a control character (newline, tab, ...): "
+                             "give it without one")
+
+
+def check_scratch(scratch: str) -> None:
+    """--scratch lands inside double quotes: it may read variables ($NAME, ${NAME}, ${NAME:-default},
+    nested) but nothing that runs a command or ends the quotes ($( ), backquotes, quotes, backslashes)."""
+    depth, position = 0, 0
+    while position < len(scratch):
+        token = _SCRATCH_TOKEN.match(scratch, position)
+        if token is None or (token.lastgroup == "close" and depth == 0):
+            break
+        depth += {"open": 1, "close": -1}.get(token.lastgroup, 0)
+        position = token.end()
+    if position < len(scratch) or depth or not scratch:
+        raise UserInputError(f"--scratch {scratch!r} is not a folder expression: use plain characters and "
+                             "$NAME, ${NAME} or ${NAME:-default} (no quotes, backquotes, backslashes, $( ) or "
+                             "braces of their own)")
+
+
+def lth_config(lth: dict):
+    """The grid as `harness lth` will read it on the node: the same checks refuse it here, before the queue."""
+    from pipelines.lth.config import LthConfig
+
+    numbers = [("--epochs", lth["epochs"]), ("--seed", lth["seed"]), *(("--rewind", k) for k in lth["rewinds"])]
+    for option, value in numbers:
+        if type(value) is not int:
+            raise UserInputError(f"{option} takes whole numbers, got {value!r}")
+    if not lth["sparsities"] or any(type(s) not in (int, float) for s in lth["sparsities"]):
+        raise UserInputError(f"--sparsity must list fractions of weights to prune, got {lth['sparsities']!r}")
+    return LthConfig(data=str(lth["data"]), out="$OUT", workload=lth["workload"], epochs=lth["epochs"],
+                     rewinds=tuple(lth["rewinds"]), sparsities=tuple(lth["sparsities"]), scope=lth["scope"],
+                     seed=lth["seed"])
+
+
 def lth_arguments(lth: dict) -> str:
     """The grid as `harness lth` options, shell-quoted."""
     args = ["--data", str(Path(lth["data"]).resolve()), "--workload", lth["workload"], "--epochs", str(lth["epochs"]),
-            "--rewind", ",".join(map(str, lth["rewinds"])), "--scope", lth["scope"], "--seed", str(lth["seed"])]
-    if lth.get("sparsities"):
-        args += ["--sparsity", ",".join(map(str, lth["sparsities"]))]
+            "--rewind", ",".join(map(str, lth["rewinds"])), "--scope", lth["scope"], "--seed", str(lth["seed"]),
+            "--sparsity", ",".join(map(str, lth["sparsities"]))]
     return shlex.join(args)
 
 
@@ -90,8 +179,15 @@ def render(options: JobOptions) -> str:
         gpus_per_node=options.gpus_per_node, tasks_per_node=options.tasks_per_node or max(options.gpus_per_node, 1),
         cpus_per_task=options.cpus_per_task, array_tasks=options.array_tasks, max_concurrent=options.max_concurrent,
         spark_port=options.spark_port, project=PROJECT_ROOT, harness=Path(sys.executable).with_name("harness"),
-        out=f'"{options.scratch}/{options.search}"', lth_args=lth_arguments(options.lth),
+        scratch=options.scratch, search=options.search, lth_args=lth_arguments(options.lth),
         device=options.device if options.kind == "train-4gpu" else "cpu",
         rank_device="gpu1" if options.gpus_per_node else "cpu", data=str(Path(options.lth["data"]).resolve()),
         image_size=get_workload(options.lth["workload"]).image_size,
     )
+
+
+def write_script(path: Path, text: str) -> None:
+    """Write the script atomically: one that replaces a file keeps that file's mode (its owner chose it),
+    a new one is executable (0755 less the umask)."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o755 & atomic.new_file_mode(executable=True)
+    atomic.write_bytes(path, text.encode(), mode)

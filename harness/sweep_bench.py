@@ -22,7 +22,7 @@ from pathlib import Path
 from harness.timing import StepStats
 from pipelines.data.shards import open_source
 from pipelines.lth.config import LthConfig
-from pipelines.lth.search import prepare
+from pipelines.lth.prepare import prepare
 
 GRID = {"epochs": 2, "rewinds": (0, 1), "sparsities": (0.5, 0.8), "scope": "layer"}
 THREADS_PER_JOB = 1  # single-threaded jobs, serial included: speedups then measure the executor alone
@@ -52,8 +52,8 @@ def time_sweep(executor: str, workers: int, data: Path, workload: str, seed: int
         out = Path(scratch) / "search"
         shutil.copytree(prepared, out, ignore=shutil.ignore_patterns("jobs", "summary.json"))
         command = [sys.executable, "-m", "harness.cli", "lth", "--data", str(Path(data).resolve()), "--workload",
-                   workload, "--seed", str(seed), *grid_arguments(), "--executor", executor, "--workers",
-                   str(workers), "--out", str(out), "--json"]
+                   workload, "--seed", str(seed), *grid_arguments(), "--executor", executor, "--out", str(out),
+                   "--json", *(["--workers", str(workers)] if executor != "serial" else [])]
         jobs = len(GRID["sparsities"]) * len(GRID["rewinds"])
         launched_at = time.time()
         started = time.perf_counter()

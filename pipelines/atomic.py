@@ -16,18 +16,24 @@ _UMASK = os.umask(0)  # read once at import: os.umask can only be read by settin
 os.umask(_UMASK)
 
 
-def write_bytes(path: Path, data: bytes) -> None:
+def write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """`mode` (default: 0666 less the umask) is set before the rename, so the file never shows another."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from other users
+        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)  # mkstemp's 0600 would hide results from others
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def new_file_mode(executable: bool = False) -> int:
+    """The mode this process gives a new file: 0666 (0777 if executable) less the umask."""
+    return (0o777 if executable else 0o666) & ~_UMASK
 
 
 def write_json(path: Path, obj: Any) -> None:

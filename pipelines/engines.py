@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from pipelines.errors import UserInputError
+from pipelines.lifeline import die_with_parent
 
 ENGINES = ("spark", "local")
 
@@ -52,7 +53,7 @@ def _on_pool(func, tasks, settings: EngineSettings, progress: Progress | None) -
     context = multiprocessing.get_context("spawn")
     results: list = [None] * len(tasks)
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
-                             initializer=_mute_worker if settings.quiet else None) as pool:
+                             initializer=_start_worker, initargs=(settings.quiet,)) as pool:
         futures = {pool.submit(func, task): i for i, task in enumerate(tasks)}
         for done, future in enumerate(as_completed(futures), start=1):
             results[futures[future]] = future.result()
@@ -61,11 +62,14 @@ def _on_pool(func, tasks, settings: EngineSettings, progress: Progress | None) -
     return results
 
 
-def _mute_worker() -> None:
-    """Quiet pool workers drop what native libraries print; their exceptions still reach the parent."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
+def _start_worker(quiet: bool) -> None:
+    """Bind the worker's life to this process (see pipelines.lifeline); when quiet, drop what native
+    libraries print to stderr (the worker's exceptions still reach the parent)."""
+    die_with_parent()
+    if quiet:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
 
 
 def _on_spark(func, tasks, settings: EngineSettings, progress: Progress | None) -> list:

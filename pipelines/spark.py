@@ -1,4 +1,12 @@
-"""The one place Spark sessions are built: local mode by default, UI off, quiet unless asked."""
+"""The one place Spark sessions are built: local mode by default, UI off, quiet unless asked.
+
+In local mode nothing outlives a killed driver, with nothing added here (tests/test_orphans.py checks
+it): pyspark starts the JVM with a pipe on its stdin and the JVM exits when that pipe closes, which
+the kernel does when the driver dies; pyspark's daemon, which forks the Python workers in its own
+process group, exits when the JVM goes and takes the group with it (SIGHUP). That rests on pyspark's
+defaults (the stdin pipe, `spark.python.use.daemon`): a change to how the JVM or its workers start
+must keep that test passing.
+"""
 
 from __future__ import annotations
 

@@ -160,7 +160,10 @@ def test_missing_url_list_is_a_user_error(tmp_path):
 
 @pytest.mark.parametrize("field, value, message", [
     ("timeout", 0, "--timeout must be positive"),
+    ("timeout", float("nan"), "--timeout must be positive"),
     ("retries", -1, "--retries must be at least 0"),
+    ("retries", 11, "--retries must be at least 0 and at most 10"),
+    ("backoff", float("inf"), "--backoff must be at least 0 and at most"),
     ("connections", 0, "--connections must be at least 1"),
     ("partition_size", 0, "--partition-size must be at least 1"),
 ])
@@ -168,6 +171,25 @@ def test_settings_are_validated_before_any_work(tmp_path, field, value, message)
     settings = DownloadSettings(**{field: value})
     with pytest.raises(UserInputError, match=message):
         download(tmp_path / "never-read.txt", tmp_path / "out", settings, LOCAL)
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "1e10"])
+def test_a_timeout_that_is_not_a_usable_number_exits_2(harness_cli, tmp_path, timeout):
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"n01440764_1\thttp://127.0.0.1:{closed_port()}/a.jpg\n")
+    result = harness_cli("data", "download", urls, tmp_path / "out", "--engine", "local", "--timeout", timeout)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.strip().startswith("Error: --timeout must be positive seconds, at most 3600")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_url_that_does_not_parse_is_one_listed_failure(server, tmp_path):
+    bad = ["http://[::1", "http://[::1]:port/x.jpg", "http://a..b/x.jpg", "http://\x00/x.jpg", "http://[zz]/x.jpg"]
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(f"n6_{i}\t{url}\n" for i, url in enumerate([f"{server.url}/img/a", *bad])))
+    manifest = download(urls, tmp_path / "out", FAST, LOCAL)
+    assert manifest["counts"] == {"total": 6, "downloaded": 1, "skipped": 0, "failed": 5}
+    assert [(f["url"], f["reason"].split(":")[0]) for f in manifest["failed"]] == [(url, "bad URL") for url in bad]
 
 
 # ---- one partition, every fault at once (the threads overlap the slow ones) ---------------------

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import shutil
 
@@ -50,7 +51,13 @@ def test_shards_and_manifest_agree_and_hold_decoded_images(tiny_data, tmp_path):
     assert manifest["ran"] is True and manifest["failed"] == []
     assert manifest["classes"] == ["n90000000", "n90000001", "n90000002"]
     assert manifest["splits"]["train"]["examples"] == 36 and manifest["splits"]["val"]["examples"] == 9
-    assert manifest["splits"]["train"]["files"] == [f"train-{i:05d}-of-00003.tfrecord" for i in range(3)]
+    shards = manifest["splits"]["train"]["files"] + manifest["splits"]["val"]["files"]
+    assert [s["name"] for s in manifest["splits"]["train"]["files"]] == [f"train-{i:05d}-of-00003.tfrecord"
+                                                                        for i in range(3)]
+    for shard in shards:  # each shard's count, size and checksum are those of its file
+        data = (out / shard["name"]).read_bytes()
+        assert shard["bytes"] == len(data) and shard["sha256"] == hashlib.sha256(data).hexdigest()
+        assert shard["examples"] == len(list(read_shard(out / shard["name"])))
     assert json.loads((out / "manifest.json").read_text())["splits"] == manifest["splits"]
     records = all_records(out)
     assert len(records) == 45
@@ -59,8 +66,7 @@ def test_shards_and_manifest_agree_and_hold_decoded_images(tiny_data, tmp_path):
     for record in records[:: 5]:  # includes the CMYK, grayscale and PNG files of the tiny set
         np.testing.assert_array_equal(record["image"], decode_pil(open(record["path"], "rb").read(), 24))
         assert f"/{record['wnid']}/" in record["path"] and manifest["classes"][record["label"]] == record["wnid"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", *manifest["splits"]["train"]["files"],
-                                                            *manifest["splits"]["val"]["files"]])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", *(s["name"] for s in shards)])
 
 
 def test_bad_files_are_skipped_and_listed_with_reasons(with_bad_files, tmp_path):
@@ -117,8 +123,9 @@ def test_spark_writes_the_same_shards_as_the_local_pool(with_bad_files, tmp_path
     local = preprocess(with_bad_files, tmp_path / "local", SETTINGS, LOCAL)
     spark = preprocess(with_bad_files, tmp_path / "spark", SETTINGS, EngineSettings("spark"))
     assert spark["engine"] == "spark"
-    same = lambda manifest: {k: v for k, v in manifest.items() if k not in ("engine", "timing")}  # noqa: E731
+    # the digest covers the engine's name, so it differs too
+    same = lambda manifest: {k: v for k, v in manifest.items() if k not in ("engine", "timing", "digest")}  # noqa: E731
     assert same(spark) == same(local)
     assert spark["timing"]["images"] == local["timing"]["images"] == 48
-    for name in local["splits"]["train"]["files"] + local["splits"]["val"]["files"]:
+    for name in (s["name"] for s in local["splits"]["train"]["files"] + local["splits"]["val"]["files"]):
         assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()

@@ -9,7 +9,7 @@ import pytest
 
 from harness.figures import compare
 from harness.report import human_duration, render, script_json
-from harness.results import load_searches
+from harness.results import Skipped, read_results
 from harness.rows import summarize
 from records import HOSTILE, sample_records
 from pipelines.errors import UserInputError
@@ -80,7 +80,7 @@ def test_report_sections_from_records_and_searches(tmp_path):
                                                        (False, 1, 0.5, 0.88), (False, 1, 0.8, 0.89),
                                                        (True, 0, 0.5, 0.74), (True, 0, 0.8, 0.55)]]
     (search / "summary.json").write_text(json.dumps({"dense": {"top1": 0.885, "epochs": 4}, "tickets": tickets}))
-    searches = load_searches([tmp_path])
+    searches = read_results(tmp_path).searches
     page = render(sample_records(), searches=searches)
     specs = chart_specs(page)
     story = specs["story-1"]
@@ -117,6 +117,14 @@ def test_every_record_string_is_escaped_and_nothing_is_fetched():
     assert json.dumps(HOSTILE)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e") in page  # in chart JSON
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="?https?:', page)  # plotly.js is inlined
     assert "Plotly.newPlot" in page and "plotly.js v" in page
+
+
+def test_skipped_files_are_listed_on_the_page_escaped():
+    page = render(sample_records(), skipped=[Skipped(f"results/{HOSTILE}.json", f"not JSON {HOSTILE}")])
+    listed = page.split('<section id="skipped">')[1].split("</section>")[0]
+    assert "1 file(s) skipped, listed below" in page and "Skipped files" in listed
+    assert HOSTILE not in page and listed.count(str(markupsafe.escape(HOSTILE))) == 2
+    assert '<section id="skipped">' not in render(sample_records())  # no list when nothing was skipped
 
 
 def test_script_json_cannot_close_its_block_and_drops_non_finite_numbers():

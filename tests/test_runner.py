@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from harness.results import SCHEMA, load_records, save_record
+from harness.results import SCHEMA, read_results, save_record
 from harness.runner import RunSettings, run_variant
 from harness.timing import IMAGENET_TRAIN_IMAGES
 from harness.variants import get_variant
@@ -54,13 +54,13 @@ def test_records_round_trip_atomically(record, tmp_path):
     path = save_record(tmp_path, record)
     (tmp_path / "notes.json").write_text(json.dumps({"not": "a record"}))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-    assert load_records(tmp_path) == [json.loads(path.read_text())]
+    assert read_results(tmp_path).records == [json.loads(path.read_text())]
 
 
 def test_corrupt_record_is_named(tmp_path):
     (tmp_path / "broken.json").write_text("{")
-    with pytest.raises(UserInputError, match="broken.json"):
-        load_records(tmp_path)
+    with pytest.raises(UserInputError, match="broken.json"):  # nothing else readable: the collection is refused
+        read_results(tmp_path)
 
 
 def test_too_few_images_for_a_batch(tiny_data):

@@ -1,4 +1,7 @@
+import gzip
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +81,45 @@ def test_empty_class_folder_is_named(tiny_data, tmp_path):
     (root / "train" / "n90000009").mkdir()
     with pytest.raises(UserInputError, match="n90000009 holds no images"):
         ImageFolderSource(root).split("train")
+
+
+def rewrite_solution(root, change) -> Path:
+    """LOC_val_solution.csv with its lines (header first) passed through `change`."""
+    path = root / "LOC_val_solution.csv"
+    path.write_text("\n".join(change(path.read_text().splitlines())) + "\n")
+    return path
+
+
+def test_an_image_without_a_label_is_named(flat):
+    path = rewrite_solution(flat, lambda lines: lines[:1] + lines[2:])
+    unlabelled = sorted(p.stem for p in (flat / "val").glob("*.JPEG"))[0]
+    with pytest.raises(UserInputError, match=f"holds 1 image\\(s\\) that {path} does not label, e.g. {unlabelled}: "
+                                             "add their rows"):
+        ImageFolderSource(flat).split("val")
+
+
+def test_a_duplicated_row_is_named_with_both_lines(flat):
+    image_id = sorted(p.stem for p in (flat / "val").glob("*.JPEG"))[2]
+    path = rewrite_solution(flat, lambda lines: lines + [f"{image_id},n90000002 1 2 3 4"])
+    with pytest.raises(UserInputError, match=f"{path}: image {image_id} is labelled on line 4 and again on line 11"):
+        ImageFolderSource(flat).split("val")
+
+
+def test_two_images_with_one_id_are_named(flat):
+    first = next((flat / "val").glob("*.JPEG"))
+    shutil.copy(first, first.with_suffix(".png"))
+    with pytest.raises(UserInputError, match=f"have the same image id {first.stem}: keep one"):
+        ImageFolderSource(flat).split("val")
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("ImageId,PredictionString\nval_1,n90000000 1 2 3 4\n".encode("utf-16"), "is not UTF-8 text"),
+    (bytes(range(256)) * 4, "is not UTF-8 text"),
+    (gzip.compress(b"ImageId,PredictionString\nval_1,n90000000 1 2 3 4\n"), "is not UTF-8 text"),
+    (b"ImageId,PredictionString\n" + b"x" * 200_000, "is not a CSV text file (field larger than field limit"),
+])
+def test_a_solution_file_that_is_not_utf8_csv_is_one_line_naming_it(flat, content, problem):
+    (flat / "LOC_val_solution.csv").write_bytes(content)
+    with pytest.raises(UserInputError, match=re.escape(f"{flat / 'LOC_val_solution.csv'} {problem}")) as caught:
+        ImageFolderSource(flat).split("val")
+    assert "\n" not in str(caught.value)

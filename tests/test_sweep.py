@@ -12,8 +12,11 @@ import signal
 import subprocess
 import time
 
+import h5py
+import numpy as np
 import pytest
 
+from pipelines.lth.masks import load_masks
 from slurm_cluster import OneNodeSlurm, SlurmUnavailable
 from tests.conftest import HARNESS, LTH_GRID
 
@@ -36,9 +39,10 @@ def summary_of(result):
 
 @pytest.fixture(scope="module")
 def serial(lth_search, tiny_data, tmp_path_factory):
-    """The shared search's dense run and masks, its two tickets retrained by the serial executor."""
+    """The shared search's dense run and masks, its two tickets retrained by the serial executor with
+    one TensorFlow thread each (the README: tickets are identical across executors at equal --threads)."""
     out = fresh_copy(lth_search[0], tmp_path_factory.mktemp("sweep") / "serial")
-    return out, summary_of(lth(tiny_data, out, "--executor", "serial"))
+    return out, summary_of(lth(tiny_data, out, "--executor", "serial", "--threads", "1"))
 
 
 def fresh_copy(serial_out, target):
@@ -51,16 +55,17 @@ def by_job(summary):
     return {row["job_id"]: row for row in summary["tickets"]}
 
 
-def test_multiprocessing_matches_serial(serial, tiny_data, tmp_path):
+def test_multiprocessing_matches_serial_at_equal_threads(serial, tiny_data, tmp_path):
     serial_out, serial_summary = serial
     out = fresh_copy(serial_out, tmp_path / "multiprocessing")
-    summary = summary_of(lth(tiny_data, out, "--executor", "multiprocessing", "--workers", "2"))
+    summary = summary_of(lth(tiny_data, out, "--executor", "multiprocessing", "--workers", "2", "--threads", "1"))
     assert summary["failed"] == []
     got, want = by_job(summary), by_job(serial_summary)
     assert set(got) == set(want) == {"layer-s0.5000-rewind0", "layer-s0.5000-rewind1"}
     for job_id in want:
-        assert got[job_id]["top1"] == want[job_id]["top1"]
-        assert got[job_id]["top5"] == want[job_id]["top5"]
+        assert got[job_id]["threads"] == want[job_id]["threads"] == 1
+        assert (got[job_id]["top1"], got[job_id]["top5"], got[job_id]["loss"]) == \
+               (want[job_id]["top1"], want[job_id]["top5"], want[job_id]["loss"])  # bit for bit
         assert got[job_id]["masked_nonzero"] == 0
     # each worker process wrote the result of the job it took: two jobs, two workers
     pids = {json.loads(p.read_text())["worker"]["pid"] for p in (out / "jobs").glob("*.json")}
@@ -95,7 +100,7 @@ def test_elephas_trains_a_ticket_data_parallel_and_keeps_the_mask(serial, tiny_d
 def test_a_failing_job_is_recorded_and_named_while_the_others_finish(serial, tiny_data, tmp_path):
     serial_out, _ = serial
     out = fresh_copy(serial_out, tmp_path / "broken")
-    (out / "checkpoints" / "epoch-001.weights.h5").unlink()  # rewind 1 cannot load its weights
+    h5py.File(out / "checkpoints" / "epoch-001.weights.h5", "w").close()  # reads back, holds no weights
     result = lth(tiny_data, out, "--executor", "serial", check=False)
     assert result.returncode == 1
     assert "1 job(s) failed: layer-s0.5000-rewind1" in result.stderr
@@ -120,6 +125,50 @@ def test_killed_sweep_loses_only_the_jobs_in_flight(serial, tiny_data, tmp_path)
     assert {p.name: p.read_bytes() for p in (out / "jobs").glob(next(iter(finished)))} == finished
     assert by_job(summary).keys() == by_job(serial_summary).keys()
     assert not list((out / "jobs").glob(".*"))
+
+
+def final_weights(folder) -> dict:
+    arrays = {}
+    with h5py.File(folder / "checkpoints" / "final.weights.h5", "r") as handle:
+        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset)
+                          else None)
+    return arrays
+
+
+def test_the_dense_run_and_masks_do_not_depend_on_the_executor(lth_search, tiny_data, tmp_path):
+    """Under MPI, rank 0 trains the dense network as serial does (all the node's cores), not with its
+    one-rank share: the same weights bit for bit, so the same masks and the same tickets."""
+    serial_out, serial_summary, _ = lth_search
+    out = tmp_path / "mpi-dense"
+    result = lth(tiny_data, out, "--sparsity", "0.5", "--scope", "layer", "--executor", "mpi", "--workers", "2",
+                 "--prepare-only")
+    assert "dense: epoch 2/2" in result.stderr  # the child's progress reaches the person
+    mpi_dense = json.loads((out / "dense.json").read_text())
+    assert (mpi_dense["loss"], mpi_dense["top1"]) == (serial_summary["dense"]["loss"], serial_summary["dense"]["top1"])
+    want, got = final_weights(serial_out), final_weights(out)
+    assert want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want)
+    masks = [load_masks(folder / "masks" / "layer-s0.5000.npz") for folder in (serial_out, out)]
+    assert all(np.array_equal(masks[0][k], masks[1][k]) for k in masks[0])
+
+
+def test_damaged_job_results_and_masks_are_redone_on_rerun(serial, tiny_data, tmp_path):
+    serial_out, serial_summary = serial
+    out = tmp_path / "damaged"
+    shutil.copytree(serial_out, out)
+    kept = out / "jobs" / "layer-s0.5000-rewind0.json"
+    stamp = kept.stat().st_mtime_ns
+    (out / "jobs" / "layer-s0.5000-rewind1.json").write_bytes(b"\x00{garbage")
+    mask = out / "masks" / "layer-s0.5000.npz"
+    original = load_masks(mask)
+    mask.write_bytes(mask.read_bytes()[: mask.stat().st_size // 2])
+    result = lth(tiny_data, out, "--executor", "serial", "--threads", "1")
+    assert f"mask {mask} is damaged" in result.stderr and "layer-s0.5000-rewind1.json is damaged" in result.stderr
+    assert (out / "jobs" / "layer-s0.5000-rewind1.json.damaged").read_bytes() == b"\x00{garbage"
+    assert kept.stat().st_mtime_ns == stamp  # the readable result is not redone
+    rebuilt = load_masks(mask)
+    assert all(np.array_equal(rebuilt[k], original[k]) for k in original)
+    redone, want = by_job(summary_of(result))["layer-s0.5000-rewind1"], by_job(serial_summary)["layer-s0.5000-rewind1"]
+    assert (redone["top1"], redone["loss"]) == (want["top1"], want["loss"])
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-import io
+import shutil
 
 import numpy as np
 import pytest
@@ -67,3 +67,19 @@ def test_bad_counts_are_refused(tmp_path):
     with pytest.raises(UserInputError, match="--classes"):
         build(tmp_path / "x", SynthSpec(classes=0))
     assert not (tmp_path / "x").exists()
+
+
+def test_a_partial_folder_is_removed_only_when_an_interrupted_build_left_it(tmp_path):
+    out, spec = tmp_path / "data", SynthSpec(classes=2, train_per_class=1, val_per_class=1, seed=3)
+    users = out.with_name("data.partial")
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    with pytest.raises(UserInputError, match="data.partial exists and was not left by `harness data synth`"):
+        build(out, spec)
+    assert (users / "notes.txt").read_text() == "mine" and not out.exists()
+    shutil.rmtree(users)
+    users.mkdir()
+    (users / ".lth-harness-synth-partial").touch()  # as a killed build leaves it
+    (users / "half-written.JPEG").write_bytes(b"\xff\xd8")
+    assert build(out, spec) and not users.exists()
+    assert not (out / ".lth-harness-synth-partial").exists() and not list(out.rglob("half-written*"))

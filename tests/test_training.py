@@ -69,3 +69,15 @@ def test_prunable_weights_are_conv_depthwise_and_classifier_kernels_only():
     assert any("depthwise" in n for n in names) and any(n.startswith("predictions") for n in names)
     assert all(n.endswith("/kernel") for n in names) and len(names) == 53
     assert not any(part in n for n in names for part in ("gamma", "beta", "moving", "bias"))
+
+
+def test_a_checkpoint_that_does_not_read_back_is_named_before_any_job_loads_it(tmp_path):
+    model = build_model(SMOKE, 3, seed=5)
+    checkpoints.save_checkpoint(model, tmp_path, 0, {"workload": "smoke"})
+    assert checkpoints.checkpoint_problem(tmp_path, 0) is None
+    assert "epoch-001.json is missing" in checkpoints.checkpoint_problem(tmp_path, 1)
+    weights = tmp_path / "epoch-000.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert "epoch-000 is damaged" in checkpoints.checkpoint_problem(tmp_path, 0)
+    (tmp_path / "epoch-000.json").write_text("{")
+    assert "epoch-000 is damaged (JSONDecodeError" in checkpoints.checkpoint_problem(tmp_path, 0)

@@ -23,5 +23,18 @@ for command in (run.variants, run.run, report.report, report.compare, lth.lth, d
     cli.add_command(command)
 
 
-def main() -> None:
-    cli(prog_name="harness")
+def main() -> int:
+    """Run the command line; every mistake in the input, click's own included, is one line and exit 2."""
+    try:
+        code = cli.main(prog_name="harness", standalone_mode=False)
+    except click.UsageError as error:  # click would print the usage block, a hint and the error
+        where = error.ctx.command_path if error.ctx else "harness"
+        click.echo(f"Error: {error.format_message()} (see `{where} --help`)", err=True)
+        return error.exit_code
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    return code if isinstance(code, int) else 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,35 +9,44 @@ from rich.table import Table
 
 from harness.cli.options import command_options, number_list
 from harness.cli.output import emit_json, stdout
+from harness.planner import LIMITS, MAX_SECONDS, MAX_TICKETS, load_model, read_record, record_epochs
+from harness.planner import plan as plan_sweep
 from pipelines.errors import UserInputError
 
 
 @click.command()
-@click.option("--nodes", type=int, required=True)
-@click.option("--gpus-per-node", type=int, required=True, help="Workers per node (GPUs, or processes on CPUs).")
-@click.option("--thresholds", type=int, required=True, help="Masks (pruning thresholds or sparsities).")
-@click.option("--rewinds", type=int, required=True, help="Rewind epochs 0..K-1 per mask.")
-@click.option("--epochs", type=int, default=None, help="Dense epochs (default: the record's grid).")
+@click.option("--nodes", type=int, required=True, help=f"Nodes, at most {LIMITS['--nodes']:,}.")
+@click.option("--gpus-per-node", type=int, required=True,
+              help=f"Workers per node (GPUs, or processes on CPUs), at most {LIMITS['--gpus-per-node']:,}.")
+@click.option("--thresholds", type=int, required=True,
+              help=f"Masks (pruning thresholds or sparsities); masks x rewinds at most {MAX_TICKETS:,} tickets.")
+@click.option("--rewinds", type=int, required=True, help="Rewind epochs 0..K-1 per mask (K at most --epochs).")
+@click.option("--epochs", type=int, default=None,
+              help=f"Dense epochs, at most {LIMITS['--epochs']:,} (default: the record's grid).")
 @click.option("--from", "record", type=click.Path(path_type=Path), default=None,
               help="A sweep run record (harness run --variant sweep-*) to fit the ticket times to.")
-@click.option("--epoch-seconds", type=float, default=None, help="Seconds per retrained epoch (replaces the fit).")
-@click.option("--ticket-overhead-seconds", type=float, default=None, help="Seconds per ticket outside its epochs.")
-@click.option("--startup-seconds", type=float, default=None, help="Seconds before a worker's first ticket starts.")
-@click.option("--tail-seconds", type=float, default=None, help="Seconds after the last ticket ends.")
+@click.option("--epoch-seconds", type=float, default=None,
+              help=f"Seconds per retrained epoch, above 0 and at most {MAX_SECONDS:,} (replaces the fit).")
+@click.option("--ticket-overhead-seconds", type=float, default=None,
+              help=f"Seconds per ticket outside its epochs, 0 to {MAX_SECONDS:,}.")
+@click.option("--startup-seconds", type=float, default=None,
+              help=f"Seconds before a worker's first ticket starts, 0 to {MAX_SECONDS:,}.")
+@click.option("--tail-seconds", type=float, default=None, help=f"Seconds after the last ticket ends, 0 to {MAX_SECONDS:,}.")
 @command_options
 def plan(nodes: int, gpus_per_node: int, thresholds: int, rewinds: int, epochs: int | None, record: Path | None,
          epoch_seconds, ticket_overhead_seconds, startup_seconds, tail_seconds, as_json: bool):
     """Predict a sweep's makespan, GPU-hours and idle share: static shards vs dynamic hand-out vs one task per ticket."""
-    from harness.planner import load_model, plan as plan_sweep
     from harness.report import human_duration
 
-    model = load_model(record, {"epoch_s": epoch_seconds, "overhead_s": ticket_overhead_seconds,
-                                "startup_s": startup_seconds, "tail_s": tail_seconds})
+    fitted = read_record(record) if record else None
+    model = load_model(fitted, f"--from {record}", {
+        "epoch_s": epoch_seconds, "overhead_s": ticket_overhead_seconds, "startup_s": startup_seconds,
+        "tail_s": tail_seconds})
     if epochs is None:
-        if record is None:
+        if fitted is None:
             raise UserInputError("give --epochs (the dense run's epochs)")
-        epochs = json.loads(record.read_text())["sweep"]["grid"]["epochs"]
-    result = plan_sweep(nodes, gpus_per_node, thresholds, tuple(range(rewinds)), epochs, model)
+        epochs = record_epochs(fitted, record)
+    result = plan_sweep(nodes, gpus_per_node, thresholds, range(rewinds), epochs, model)
     if as_json:
         emit_json(result)
         return
@@ -81,15 +89,25 @@ def slurm():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "script", type=click.Path(path_type=Path), default=None,
               help="Write the script here (default: print it).")
+@click.option("--force", is_flag=True, help="Replace an existing --out file (it keeps its mode).")
 @command_options
 def slurm_render(kind: str, nodes, gpus_per_node, tasks_per_node, cpus_per_task, partition, account, time_limit,
                  job_name, scratch, search, array_tasks, max_concurrent, data, workload, epochs, rewinds, sparsities,
-                 scope, seed, script: Path | None, as_json: bool):
-    """Fill slurm/KIND.sbatch.j2 into a plain sbatch script that runs this project's commands."""
-    from harness.slurm import JobOptions, render
-    from pipelines import atomic
+                 scope, seed, script: Path | None, force: bool, as_json: bool):
+    """Fill slurm/KIND.sbatch.j2 into a plain sbatch script that runs this project's commands.
+
+    Values are checked first: none may hold a control character; --job-name, --account and --partition
+    take letters, digits and . _ - + (partitions comma-separated), --time a SLURM time; --scratch may
+    read variables ($NAME, ${NAME}, ${NAME:-default}) but not run commands.
+    """
+    from harness.slurm import JobOptions, render, write_script
+    from pipelines.outputs import writable_file
     from pipelines.train.workloads import get_workload
 
+    if script:
+        writable_file(script, "--out")
+        if script.exists() and not force:
+            raise UserInputError(f"--out {script} exists: pass --force to replace it, or give another file")
     get_workload(workload)
     options = JobOptions(kind=kind, nodes=nodes, gpus_per_node=gpus_per_node, tasks_per_node=tasks_per_node,
                          cpus_per_task=cpus_per_task, partition=partition, account=account, time=time_limit,
@@ -99,8 +117,7 @@ def slurm_render(kind: str, nodes, gpus_per_node, tasks_per_node, cpus_per_task,
                               "sparsities": sparsities, "scope": scope, "seed": seed})
     text = render(options)
     if script:
-        atomic.write_bytes(script, text.encode())
-        script.chmod(0o755)
+        write_script(script, text)
     if as_json:
         emit_json({"kind": kind, "script": str(script) if script else None, "text": text})
     elif script:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import click
@@ -61,7 +62,8 @@ def engine_options(func):
 @data.command()
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--size", type=int, default=224, show_default=True, help="Square image size in the shards.")
+@click.option("--size", type=int, default=224, show_default=True,
+              help="Square image size in the shards, 16 to 1024 pixels.")
 @click.option("--shards", type=int, default=None, help="Train shards (default: ~1 per 1,000 images, 2 per core).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Deals examples to shards.")
 @engine_options
@@ -86,7 +88,12 @@ def preprocess(src: Path, out: Path, size: int, shards: int | None, seed: int, e
     summary = ", ".join(f"{n} {c}" for n, c in counts.items())
     stdout.print(f"{out}: {summary} examples at {size}x{size}; {len(manifest['failed'])} file(s) skipped")
     for failure in manifest["failed"]:
-        stdout.print(f"  skipped {failure['path']}: {failure['reason']}", markup=False)
+        stdout.print(f"  skipped {printable(failure['path'])}: {failure['reason']}", markup=False)
+
+
+def printable(path: str) -> str:
+    """A path for the terminal: bytes of a name that are not UTF-8 shown as \\xNN escapes, not a crash."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 @data.command()

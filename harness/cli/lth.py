@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from harness.cli.options import command_options, number_list, placement_flags
+from harness.cli.options import command_options, number_list, placement_flags, refuse_inapplicable
 from harness.cli.output import emit_json, progress_bar, stderr, stdout
 from harness.quiet import preload_tensorflow
 from pipelines.errors import UserInputError
@@ -55,9 +55,15 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
     from pipelines.data.shards import open_source
     from pipelines.lth.config import LthConfig
     from pipelines.lth.plan import Shard
+    from pipelines.outputs import writable_folder
     from pipelines.train.placement import PlacementSpec
     from pipelines.train.workloads import get_workload
 
+    refuse_inapplicable({
+        "workers": None if executor != "serial" else "applies to --executor multiprocessing, mpi or elephas",
+        "spark_master": None if executor == "elephas" else "applies to --executor elephas",
+    })
+    writable_folder(out, "--out")
     open_source(data)
     get_workload(workload)
     chosen_shard = Shard.parse(shard) if shard else None
@@ -77,7 +83,7 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
     sweep = SweepSettings(executor=executor, workers=workers, quiet=not is_verbose(), spark_master=spark_master)
     sweep.validate()
     if executor == "mpi" and not mpi.launched_by_mpi():
-        sys.exit(mpi.relaunch(workers, sys.argv[1:]))
+        mpi.relaunch(workers, sys.argv[1:])  # never returns: this process becomes mpiexec
     team = mpi.Team() if executor == "mpi" else mpi.Solo()  # binds GPUs before TensorFlow loads
     preload_tensorflow()
     from pipelines.lth.search import search

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import click
+from click.core import ParameterSource
 
 from harness.quiet import silence
 from pipelines.errors import UserInputError
@@ -51,6 +52,20 @@ def placement_flags(func):
         return func(*args, placement_flags=flags, **kwargs)
 
     return wrapper
+
+
+def refuse_inapplicable(reasons: dict[str, str | None]) -> None:
+    """Refuse an option the person typed that this run would silently ignore.
+
+    `reasons` maps a parameter name to why it does not apply to the chosen run, or to None where it
+    does; options left at their defaults are never refused.
+    """
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    for name, reason in reasons.items():
+        if reason and ctx.get_parameter_source(name) in given:
+            flag = next(p.opts[0] for p in ctx.command.params if p.name == name)
+            raise UserInputError(f"{flag} {reason}")
 
 
 def number_list(kind):

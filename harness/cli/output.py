@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)  # log lines stay whole for grep, however long
 stdout = Console(soft_wrap=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -19,17 +20,23 @@ from harness.cli.output import emit_json, stdout
               help="A `harness lth --out` folder to chart (those directly inside RESULTS are found anyway).")
 @command_options
 def report(results: Path, out: Path, baseline: str | None, searches: tuple[Path, ...], as_json: bool):
-    """Render the run records in RESULTS (default: results/) and LTH searches as one self-contained HTML page."""
-    from harness.report import write_report
-    from harness.results import load_records, load_searches
-    from harness.rows import summarize
+    """Render the run records in RESULTS (default: results/) and LTH searches as one self-contained HTML page.
 
-    records = load_records(results)
-    found = load_searches([results, *searches])
-    write_report(records, out, baseline, found)
-    rows = summarize(records, baseline)
+    Files that cannot be read are skipped: each is named on stderr and in the page."""
+    from harness.report import write_report
+    from harness.results import read_results
+    from harness.rows import summarize
+    from pipelines.outputs import writable_file
+
+    writable_file(out, "--out")
+    found = read_results(results, searches)
+    write_report(found.records, out, baseline, found.searches, found.skipped)
+    for skipped in found.skipped:  # after the page, so that a refused --baseline stays one line
+        click.echo(skipped.line(), err=True)
+    rows = summarize(found.records, baseline)
     if as_json:
-        emit_json({"report": str(out), "runs": len(records), "searches": [s["path"] for s in found],
+        emit_json({"report": str(out), "runs": len(found.records), "searches": [s["path"] for s in found.searches],
+                   "skipped": [dataclasses.asdict(s) for s in found.skipped],
                    "rows": [row.__dict__ for row in rows]})
         return
     table = Table("variant", "workload", "images/s", "speedup", "baseline", "verdict", box=None)
@@ -50,7 +57,7 @@ def report(results: Path, out: Path, baseline: str | None, searches: tuple[Path,
 def compare(first: str, second: str, results: Path, as_json: bool):
     """Print each figure of run FIRST and run SECOND with their ratio (SECOND / FIRST).
 
-    FIRST and SECOND are run record files or run ids (unique prefixes do)."""
+    FIRST and SECOND are run record files or run ids (unique prefixes do, taken literally: no wildcards)."""
     from harness.figures import compare as compare_records
     from harness.results import find_record
 

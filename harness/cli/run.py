@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import command_options, placement_flags
+from harness.cli.options import command_options, placement_flags, refuse_inapplicable
 from harness.cli.output import emit_json, progress_bar, stdout
 from harness.quiet import preload_tensorflow
 
@@ -58,9 +58,20 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     from harness.runner import RunSettings
     from harness.variants import get_variant
     from pipelines.data.shards import open_source
+    from pipelines.outputs import writable_folder
     from pipelines.train.workloads import get_workload
 
     chosen = get_variant(variant)
+    training = None if chosen.mode == "train" else f"applies to training variants, not {variant}"
+    refuse_inapplicable({
+        "logical_devices": training, "precision": training, "jit": training, "profile": training,
+        "profile_steps": training, "no_verdict": training,
+        "cache_dir": None if chosen.pipeline == "cached" else f"applies to *-cached variants, not {variant}",
+        "workers": None if chosen.mode == "sweep" else f"applies to sweep-* variants, not {variant}",
+    })
+    writable_folder(results, "--results")
+    if cache_dir:
+        writable_folder(cache_dir, "--cache-dir")
     settings = RunSettings(source=open_source(data), workload=get_workload(workload), steps=steps,
                            warmup=warmup, seed=seed, cache_dir=cache_dir, workers=workers,
                            sample_interval_s=sample_interval, profile_root=results / "profiles" if profile else None,

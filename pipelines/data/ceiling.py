@@ -88,7 +88,7 @@ def _serve_on_core(core: int) -> None:
     from pipelines.data.decode import decode_tf
 
     dataset = (
-        tf.data.Dataset.from_tensor_slices(request["paths"])
+        tf.data.Dataset.from_tensor_slices([os.fsencode(p) for p in request["paths"]])  # names may not be UTF-8
         .map(lambda p: decode_tf(tf.io.read_file(p), request["size"]), num_parallel_calls=tf.data.AUTOTUNE)
         .batch(16)
     )

@@ -29,12 +29,15 @@ from pipelines.atomic import write_bytes, write_json
 from pipelines.data.decode import decode_problem
 from pipelines.engines import EngineSettings, Progress
 from pipelines.errors import UserInputError
+from pipelines.outputs import writable_folder
 
 MANIFEST_FORMAT = "lth-harness/download/1"
 USER_AGENT = "lth-harness/0.1"
 STATUSES = ("downloaded", "skipped", "failed")
 LINE_FORMAT = "expected '<wnid>_<n><TAB><url>', e.g. 'n01440764_10026\\thttp://example.com/fish.jpg'"
 _IMAGE_ID = re.compile(r"n\d+_\d+", re.ASCII)
+MAX_TIMEOUT = 3600.0  # seconds; a socket takes no timeout past ~1e9 s, and an hour per read is already none
+MAX_RETRIES = 10  # with the doubling backoff, 10 retries already wait 2**10 - 1 backoffs
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,16 @@ class DownloadSettings:
     partition_size: int = 256  # entries per engine task
 
     def validate(self) -> None:
-        if self.timeout <= 0:
-            raise UserInputError("--timeout must be positive")
-        for name, least in (("retries", 0), ("backoff", 0), ("connections", 1), ("partition_size", 1)):
-            if getattr(self, name) < least:
-                raise UserInputError(f"--{name.replace('_', '-')} must be at least {least}")
+        # `not <=` as well as `<`: NaN compares false with everything, so it fails these checks too
+        if not 0 < self.timeout <= MAX_TIMEOUT:
+            raise UserInputError(f"--timeout must be positive seconds, at most {MAX_TIMEOUT}, not {self.timeout}")
+        if not 0 <= self.retries <= MAX_RETRIES:
+            raise UserInputError(f"--retries must be at least 0 and at most {MAX_RETRIES}, not {self.retries}")
+        if not 0 <= self.backoff <= MAX_TIMEOUT:
+            raise UserInputError(f"--backoff must be at least 0 and at most {MAX_TIMEOUT} seconds, not {self.backoff}")
+        for name in ("connections", "partition_size"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,7 @@ def download(urls: Path, out: Path, settings: DownloadSettings, engine: EngineSe
     settings.validate()
     engine.validate()
     urls, out = Path(urls).resolve(), Path(out).resolve()  # absolute: engine workers may run elsewhere
+    writable_folder(out, "OUT")
     entries = parse_url_list(urls)
     size = settings.partition_size
     tasks = [FetchTask(tuple(entries[i:i + size]), str(out), settings) for i in range(0, len(entries), size)]
@@ -155,8 +164,14 @@ def _fetch_one(image_id: str, url: str, out: Path, settings: DownloadSettings) -
 
 
 def _fetch_image(url: str, timeout: float) -> bytes:
-    """The body at `url` if it decodes as an image; otherwise raises `_Failure` saying why."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+    """The body at `url` if it decodes as an image; otherwise raises `_Failure` saying why.
+
+    Whatever one URL raises stays that URL's failure: a list of millions must not stop at one."""
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError as err:  # e.g. an unclosed IPv6 bracket, `http://[::1`
+        raise _Failure(f"bad URL: {err}") from None
+    if scheme not in ("http", "https"):
         raise _Failure("bad URL: not http or https")
     try:
         request = urllib.request.Request(_sendable(url), headers={"User-Agent": USER_AGENT})
@@ -180,6 +195,8 @@ def _fetch_image(url: str, timeout: float) -> bytes:
         raise _Failure(f"connection failed: {err.reason}", retryable=isinstance(err.reason, OSError)) from None
     except (OSError, http.client.HTTPException) as err:  # RemoteDisconnected, resets while reading
         raise _Failure(f"connection failed: {err}", retryable=True) from None
+    except Exception as err:  # anything else the URL provokes in urllib or http.client
+        raise _Failure(f"failed: {type(err).__name__}: {err}") from None
     problem = _image_problem(body)
     if problem:
         raise _Failure(f"{problem} ({content_type})")

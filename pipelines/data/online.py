@@ -11,6 +11,7 @@ the harness measures.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -54,10 +55,11 @@ def _ordered_indices(split: Split, spec: PipelineSpec):
 
 
 def _loader(split: Split, spec: PipelineSpec):
-    """index -> (decoded image, label), reading the file with TensorFlow."""
+    """index -> (decoded image, label), reading the file with TensorFlow (by its bytes: a name that is
+    not UTF-8 has no str that TensorFlow would take)."""
     import tensorflow as tf
 
-    paths = tf.constant(split.paths)
+    paths = tf.constant([os.fsencode(p) for p in split.paths])
     labels = tf.constant(split.labels, tf.int64)
 
     def load(i):
@@ -129,7 +131,7 @@ def build_prefetched(split: Split, spec: PipelineSpec):
 
 def cache_file(split: Split, spec: PipelineSpec) -> Path:
     """A cache name that changes with the files and the image size, so a stale cache is never read."""
-    digest = hashlib.sha1("\n".join([str(spec.image_size), *split.paths]).encode()).hexdigest()[:16]
+    digest = hashlib.sha1(b"\n".join(map(os.fsencode, [str(spec.image_size), *split.paths]))).hexdigest()[:16]
     return Path(spec.cache_dir) / f"{split.name}-{spec.image_size}px-{digest}"
 
 

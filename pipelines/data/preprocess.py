@@ -1,17 +1,17 @@
 """Offline preprocessing: decode, convert to RGB, resize and write TFRecord shards plus a manifest.
 
 Each shard is one engine task (`write_shard`), so Spark and the local process pool run the same
-function. A shard lands under a temporary name and is renamed when complete; its result (counts and
-the files that could not be decoded) is then saved beside it in `.progress/`. The manifest is
-written last: its presence means the output is complete. A rerun skips the shards whose results
-exist, so a crash costs only the shards in flight.
+function. A shard lands under a temporary name and is renamed when complete; its result (record
+count, size and sha256, the files that could not be decoded) is then saved in `.progress/`. The
+manifest is written last, and only when every split has examples: its presence means the output is
+complete. A rerun skips the shards whose results exist, so a crash costs only the shards in flight;
+what it may remove is only the command's own names (see `shard_folder`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,14 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from pipelines import atomic
+from pipelines.data import manifest as shard_manifest
+from pipelines.data import shard_folder
 from pipelines.data.decode import decode_pil, decode_problem
+from pipelines.data.manifest import FORMAT, MANIFEST
+from pipelines.data.shard_folder import PROGRESS, partial_name, shard_name
 from pipelines.data.source import ImageFolderSource
 from pipelines.engines import EngineSettings, Progress, map_tasks
 from pipelines.errors import UserInputError
+from pipelines.outputs import writable_folder
 
-FORMAT = "lth-harness/shards/1"
-MANIFEST = "manifest.json"
-PROGRESS = ".progress"
+SIZES = (16, 1024)  # the smallest and largest --size: beyond them an image is noise or a memory hazard
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,12 @@ class PreprocessSettings:
     seed: int = 0
 
     def validate(self) -> None:
-        if self.size < 8:
-            raise UserInputError("--size must be at least 8 pixels")
+        if not SIZES[0] <= self.size <= SIZES[1]:
+            raise UserInputError(f"--size must be between {SIZES[0]} and {SIZES[1]} pixels, not {self.size}")
         if self.shards is not None and self.shards < 1:
             raise UserInputError("--shards must be at least 1")
+        if self.seed < 0:
+            raise UserInputError("--seed must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,9 @@ class ShardTask:
         return shard_name(self.split, self.index, self.count)
 
 
-def shard_name(split: str, index: int, count: int) -> str:
-    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
-
-
 def _example(image: np.ndarray, label: int, wnid: str, path: str):
+    """One record; names are stored as the file system's bytes (os.fsencode), which a name that is not
+    UTF-8 still has."""
     import tensorflow as tf
 
     def feature(value):
@@ -72,9 +75,21 @@ def _example(image: np.ndarray, label: int, wnid: str, path: str):
         "image": feature(image.tobytes()),
         "size": feature(image.shape[0]),
         "label": feature(label),
-        "wnid": feature(wnid.encode()),
-        "path": feature(path.encode()),
+        "wnid": feature(os.fsencode(wnid)),
+        "path": feature(os.fsencode(path)),
     })).SerializeToString()
+
+
+def _load(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
+    """(the decoded image, None), or (None, why not): a bad file in a million must not abort the job."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        return None, f"cannot read: {error.strerror}"
+    try:
+        return decode_pil(data, size), None
+    except Exception as error:
+        return None, decode_problem(error)
 
 
 def write_shard(task: ShardTask) -> dict:
@@ -83,20 +98,18 @@ def write_shard(task: ShardTask) -> dict:
 
     started = time.time()  # after the import: a worker's one-time start-up is not shard work
     out = Path(task.out)
-    final = out / task.name
-    partial = out / f".{task.name}.partial"
+    partial = out / partial_name(task.name)
     written, failed = 0, []
     with tf.io.TFRecordWriter(str(partial)) as writer:
         for path, label, wnid in task.entries:
-            try:
-                image = decode_pil(Path(path).read_bytes(), task.size)
-            except Exception as error:  # a bad file in a million must not abort the job
-                failed.append({"path": path, "reason": decode_problem(error)})
+            image, problem = _load(path, task.size)
+            if problem:
+                failed.append({"split": task.split, "path": path, "reason": problem})
                 continue
             writer.write(_example(image, label, wnid, path))
             written += 1
-    partial.rename(final)
-    result = {"split": task.split, "file": task.name, "examples": written, "failed": failed,
+    final = partial.rename(out / task.name)
+    result = {"split": task.split, "shard": shard_manifest.shard_record(final, written), "failed": failed,
               "started": started, "finished": time.time()}
     atomic.write_json(out / PROGRESS / f"{task.name}.json", result)
     return result
@@ -132,18 +145,14 @@ def preprocess(src: Path, out: Path, settings: PreprocessSettings, engine: Engin
     """Run the job; returns the manifest with `"ran": False` when a complete output was already there."""
     settings.validate()
     engine.validate()
+    out = writable_folder(out, "OUT")
     source = ImageFolderSource(src)
-    out = Path(out)
     identity = _job_identity(source, settings)
-    manifest_path = out / MANIFEST
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("job") != identity:
-            raise UserInputError(f"{out} holds shards made with other parameters: choose another folder or remove it")
-        return {**manifest, "ran": False}
-    if out.exists() and any(p.name != PROGRESS and not p.name.endswith(".tfrecord") and not p.name.startswith(".")
-                            for p in out.iterdir()):
-        raise UserInputError(f"{out} exists and holds other files: choose another folder or remove it")
+    finished = _finished_output(out, identity)
+    if finished:
+        return {**finished, "ran": False}
+    shard_folder.refuse_foreign(out)
+    created = not out.exists()
 
     tasks = plan_shards(source, out, settings, cores=len(os.sched_getaffinity(0)))
     saved = _saved_results(out, identity)
@@ -153,12 +162,40 @@ def preprocess(src: Path, out: Path, settings: PreprocessSettings, engine: Engin
     started = time.time()
     fresh = map_tasks(write_shard, pending, engine, report)
     wall = time.time() - started
-    results = {**saved, **{r["file"]: r for r in fresh}}
+    results = {**saved, **{r["shard"]["name"]: r for r in fresh}}
 
     manifest = _manifest(tasks, results, source, identity, engine.engine)
-    atomic.write_json(manifest_path, manifest)
-    shutil.rmtree(out / PROGRESS, ignore_errors=True)
+    _refuse_empty_splits(manifest, source, out, created)
+    atomic.write_json(out / MANIFEST, manifest)
+    shard_folder.clear(out, keep=frozenset(t.name for t in tasks))
     return {**manifest, "ran": True, "resumed_shards": done_before, "timing": _timing(fresh, wall)}
+
+
+def _finished_output(out: Path, identity: dict) -> dict | None:
+    """The manifest when `out` already holds this job complete (checked as a reader checks it); None when
+    it holds no manifest, or this job's output in an older format, which is removed to be redone."""
+    if not (out / MANIFEST).exists() or shard_folder.remove_older_output(out, identity):
+        return None
+    manifest = shard_manifest.load(out)
+    if manifest["job"] != identity:
+        raise UserInputError(f"{out} holds shards made with other parameters: choose another folder or remove it")
+    shard_manifest.check_sizes(out, manifest)
+    return manifest
+
+
+def _refuse_empty_splits(manifest: dict, source: ImageFolderSource, out: Path, created: bool) -> None:
+    """A split that no image could be decoded into is an error, and no manifest is written for it."""
+    empty = [name for name, split in manifest["splits"].items() if split["examples"] == 0]
+    if not empty:
+        return
+    shard_folder.clear(out)
+    if created:
+        out.rmdir()
+    name = empty[0]
+    failed = [f for f in manifest["failed"] if f["split"] == name]
+    reasons = "; ".join(f"{f['path']}: {f['reason']}" for f in failed[:3])
+    raise UserInputError(f"none of the {len(failed)} images of the {name} split of {source.root} could be decoded "
+                         f"(e.g. {reasons}): fix or replace them; nothing was kept in {out}")
 
 
 def _timing(results: list[dict], wall: float) -> dict | None:
@@ -166,24 +203,28 @@ def _timing(results: list[dict], wall: float) -> dict | None:
     (which leaves out the engine's start-up: the JVM, and each worker's first TensorFlow import)."""
     if not results:
         return None
-    images = sum(r["examples"] + len(r["failed"]) for r in results)
+    images = sum(r["shard"]["examples"] + len(r["failed"]) for r in results)
     span = max(r["finished"] for r in results) - min(r["started"] for r in results)
     return {"images": images, "wall_s": wall, "work_span_s": span, "shard_s": [r["finished"] - r["started"] for r in results],
             "images_per_s": images / span, "wall_images_per_s": images / wall}
 
 
 def _saved_results(out: Path, identity: dict) -> dict[str, dict]:
-    """Results of shards finished by an earlier, interrupted run of the same job."""
-    folder = out / PROGRESS
-    job_file = folder / "job.json"
-    if job_file.is_file() and json.loads(job_file.read_text()) == identity:
-        return {r["file"]: r for r in (json.loads(p.read_text()) for p in folder.glob("*.tfrecord.json"))
-                if (out / r["file"]).is_file()}
-    shutil.rmtree(folder, ignore_errors=True)
-    for stale in [*out.glob("*.tfrecord"), *out.glob(".*.partial")] if out.is_dir() else []:
-        stale.unlink()
-    atomic.write_json(job_file, identity)
+    """Results of shards finished by an earlier, interrupted run of the same job (and of this format)
+    whose files are still there at their recorded size; otherwise the command's own files are cleared
+    and the job marker written."""
+    job_file = out / PROGRESS / shard_folder.JOB_MARKER
+    marker = {"format": FORMAT, **identity}
+    if job_file.is_file() and json.loads(job_file.read_text()) == marker:
+        saved = (json.loads(p.read_text()) for p in (out / PROGRESS).glob("*.tfrecord.json"))
+        return {r["shard"]["name"]: r for r in saved if _intact(out / r["shard"]["name"], r["shard"]["bytes"])}
+    shard_folder.clear(out)
+    atomic.write_json(job_file, marker)
     return {}
+
+
+def _intact(path: Path, size: int) -> bool:
+    return path.is_file() and path.stat().st_size == size
 
 
 def _manifest(tasks: list[ShardTask], results: dict[str, dict], source: ImageFolderSource, identity: dict,
@@ -191,10 +232,11 @@ def _manifest(tasks: list[ShardTask], results: dict[str, dict], source: ImageFol
     splits: dict[str, dict] = {}
     for task in tasks:
         entry = splits.setdefault(task.split, {"examples": 0, "files": []})
-        entry["examples"] += results[task.name]["examples"]
-        entry["files"].append(task.name)
+        shard = results[task.name]["shard"]
+        entry["examples"] += shard["examples"]
+        entry["files"].append(shard)
     failed = sorted((f for r in results.values() for f in r["failed"]), key=lambda f: f["path"])
-    return {
+    return shard_manifest.seal({
         "format": FORMAT,
         "job": identity,
         "engine": engine,
@@ -203,4 +245,4 @@ def _manifest(tasks: list[ShardTask], results: dict[str, dict], source: ImageFol
         "classes": list(source.classes),
         "splits": splits,
         "failed": failed,
-    }
+    })

@@ -1,13 +1,23 @@
-"""Offline TFRecord shards (written by `preprocess`) as a source: the manifest says what is there."""
+"""Offline TFRecord shards (written by `preprocess`) as a source: the manifest says what is there.
+
+What is checked when:
+- on open (`ShardSource`, `open_source`): the manifest (JSON, fields, format, counts, its own digest)
+  and every shard's existence and byte size: one `stat` per shard, cheap at ImageNet's ~1,300 shards;
+  a truncated or missing shard is named before any reading starts;
+- while reading: TFRecord's own CRCs catch damaged bytes (a flipped bit keeps the size); wrapped in
+  `naming_bad_input`, a reader that meets them gets the damaged files named, found by checksums
+  read only then.
+"""
 
 from __future__ import annotations
 
-import json
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.data.preprocess import FORMAT, MANIFEST
-from pipelines.data.source import ImageFolderSource
+from pipelines.data import manifest as shard_manifest
+from pipelines.data.source import ImageFolderSource, some_of
 from pipelines.errors import UserInputError
 
 
@@ -27,14 +37,8 @@ class ShardSplit:
 class ShardSource:
     def __init__(self, root: Path | str):
         self.root = Path(root)
-        manifest_path = self.root / MANIFEST
-        if not manifest_path.is_file():
-            raise UserInputError(
-                f"{self.root} has no {MANIFEST}: it is not a finished `harness data preprocess` output"
-            )
-        self.manifest = json.loads(manifest_path.read_text())
-        if self.manifest.get("format") != FORMAT:
-            raise UserInputError(f"{manifest_path} is not a shard manifest of format {FORMAT}")
+        self.manifest = shard_manifest.load(self.root)
+        shard_manifest.check_sizes(self.root, self.manifest)
         self.classes = tuple(self.manifest["classes"])
 
     def split(self, name: str) -> ShardSplit:
@@ -43,7 +47,7 @@ class ShardSource:
         entry = self.manifest["splits"][name]
         return ShardSplit(
             name=name,
-            files=tuple(str(self.root / f) for f in entry["files"]),
+            files=tuple(str(self.root / shard["name"]) for shard in entry["files"]),
             examples=entry["examples"],
             image_size=self.manifest["image_size"],
             classes=self.classes,
@@ -52,11 +56,40 @@ class ShardSource:
 
 
 def open_source(root: Path | str) -> ShardSource | ImageFolderSource:
-    """The shards in `root` if it holds a shard manifest, else `root` as an ImageNet-layout folder."""
-    manifest = Path(root) / MANIFEST
-    try:
-        if json.loads(manifest.read_text()).get("format") == FORMAT:
-            return ShardSource(root)
-    except (OSError, ValueError, AttributeError):
-        pass
+    """The shards in `root` if it holds a manifest.json (checked, see above), else an ImageNet-layout folder."""
+    if os.path.lexists(Path(root) / shard_manifest.MANIFEST):  # False, not an error, where root cannot be read
+        return ShardSource(root)
     return ImageFolderSource(root)
+
+
+@contextmanager
+def naming_bad_input(source: ShardSource | ImageFolderSource, *splits: str):
+    """Wrap code that reads `splits` of `source`, so that a read error escaping TensorFlow (TFRecord's
+    `DataLossError`, a record or image that does not parse, a file gone) becomes a UserInputError.
+
+    Shards: when checksums show damaged shards, they are named. Image folders: the error is said in
+    one line with the fix, `harness data preprocess`, which lists and skips every file it cannot
+    decode (finding the one file here would mean decoding the whole split). Costs nothing until an
+    error escapes; anything else passes through unchanged.
+    """
+    try:
+        yield
+    except Exception as error:
+        if not _is_read_error(error):
+            raise
+        if isinstance(source, ImageFolderSource):
+            problem = " ".join(str(getattr(error, "message", error)).split())[:300]
+            raise UserInputError(f"a file of {', '.join(str(source.root / s) for s in splits)} cannot be read or "
+                                 f"decoded ({problem}): run `harness data preprocess {source.root} OUT`, which "
+                                 "lists and skips such files, and train on OUT") from None
+        damaged = shard_manifest.damaged(source.root, source.manifest, splits)
+        if not damaged:
+            raise
+        raise UserInputError(f"{len(damaged)} damaged shard(s): {some_of(damaged)}: re-run `harness data preprocess "
+                             f"{source.manifest['job']['source']} OUT` into a fresh folder") from None
+
+
+def _is_read_error(error: Exception) -> bool:
+    import tensorflow as tf
+
+    return isinstance(error, (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError))

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pipelines.errors import UserInputError
+from pipelines.outputs import writable_folder
 
 IMAGENET_MEAN_SIZE = (469, 387)  # width, height
 SHAPES = ("ellipse", "rectangle", "triangle", "cross", "ring", "diamond")
@@ -39,6 +40,8 @@ class SynthSpec:
         for name in ("classes", "train_per_class", "val_per_class"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.seed < 0:
+            raise UserInputError("--seed must be 0 or more")
         if self.odd_every < 0:
             raise UserInputError("odd_every must be 0 (none) or positive")
 
@@ -123,6 +126,29 @@ def _odd_format(spec: SynthSpec, position: int) -> str | None:
     return None
 
 
+def _marker(out: Path) -> dict | None:
+    try:
+        return json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+PARTIAL_MARKER = ".lth-harness-synth-partial"  # what makes a leftover OUT.partial ours to remove
+
+
+def _fresh_partial(out: Path) -> Path:
+    """An empty OUT.partial to build in; one left by an interrupted build is removed, anyone else's refused."""
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        if not (partial / PARTIAL_MARKER).is_file():
+            raise UserInputError(f"{partial} exists and was not left by `harness data synth`: "
+                                 "move it away (this command builds there) or choose another OUT")
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    (partial / PARTIAL_MARKER).touch()
+    return partial
+
+
 def build(out: Path, spec: SynthSpec, progress: Callable[[int, int], None] | None = None) -> bool:
     """Write the data set to `out`; returns False when an identical one is already there.
 
@@ -131,16 +157,15 @@ def build(out: Path, spec: SynthSpec, progress: Callable[[int, int], None] | Non
     """
     spec.validate()
     out = Path(out)
+    if out.is_dir() and _marker(out) == asdict(spec):
+        return False
+    writable_folder(out, "OUT")
     if out.exists():
-        marker = out / MARKER
-        if marker.is_file() and json.loads(marker.read_text()) == asdict(spec):
-            return False
         raise UserInputError(
             f"{out} already exists and is not a synthetic data set with these parameters: "
             "choose another folder or remove it"
         )
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _fresh_partial(out)
     splits = {"train": spec.train_per_class, "val": spec.val_per_class}
     total = spec.classes * sum(splits.values())
     done = 0
@@ -156,5 +181,6 @@ def build(out: Path, spec: SynthSpec, progress: Callable[[int, int], None] | Non
             if progress:
                 progress(done, total)
     (partial / MARKER).write_text(json.dumps(asdict(spec), indent=2) + "\n")
+    (partial / PARTIAL_MARKER).unlink()
     partial.rename(out)
     return True

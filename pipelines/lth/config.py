@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines.errors import UserInputError
 from pipelines.lth.masking import METHODS
-from pipelines.lth.masks import SCOPES
+from pipelines.lth.masks import SCOPES, MaskSpec
 from pipelines.train.placement import PlacementSpec
 
 SCHEDULES = ("oneshot", "iterative")
@@ -41,10 +41,16 @@ class LthConfig:
             raise UserInputError("--epochs must be at least 1")
         if not self.rewinds or any(not 0 <= k < self.epochs for k in self.rewinds):
             raise UserInputError(f"--rewind epochs must lie in [0, {self.epochs}): got {list(self.rewinds)}")
+        _refuse_repeats("--rewind", [str(k) for k in self.rewinds], self.rewinds)
         if bool(self.sparsities) == bool(self.thresholds):
             raise UserInputError("give target sparsities (--sparsity) or absolute magnitudes (--threshold), one of them")
         if self.scope not in SCOPES:
             raise UserInputError(f"unknown scope {self.scope!r}: choose one of {', '.join(SCOPES)}")
+        specs = self.mask_specs()
+        for spec in specs:
+            spec.validate()
+        _refuse_repeats("--sparsity" if self.sparsities else "--threshold", [s.mask_id for s in specs],
+                        self.sparsities or self.thresholds)
         if self.schedule not in SCHEDULES:
             raise UserInputError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.schedule == "iterative" and (self.thresholds or list(self.sparsities) != sorted(set(self.sparsities))):
@@ -53,8 +59,23 @@ class LthConfig:
             raise UserInputError(f"unknown masking {self.masking!r}: choose one of {', '.join(METHODS)}")
         self.placement.validate()
 
+    def mask_specs(self) -> list[MaskSpec]:
+        """One mask per target sparsity, or per absolute threshold."""
+        return [MaskSpec(self.scope, sparsity=s) for s in self.sparsities] or \
+               [MaskSpec(self.scope, threshold=t) for t in self.thresholds]
+
     def identity(self) -> dict:
         """What fixes the dense run and the masks: a rerun into the same folder must agree on it."""
         keys = ("data", "workload", "epochs", "seed", "pipeline")
         placement = {k: v for k, v in asdict(self.placement).items() if k != "threads"}  # a share, not a setting
         return {**{k: getattr(self, k) for k in keys}, "rewind_grid": sorted(self.rewinds), "placement": placement}
+
+
+def _refuse_repeats(flag: str, names: list[str], values) -> None:
+    """Two values that name the same mask or rewind would plan the same job twice (and write one file)."""
+    seen: dict[str, object] = {}
+    for name, value in zip(names, values):
+        if name in seen:
+            same = f"{value} twice" if value == seen[name] else f"{seen[name]} and {value}, which name the same mask ({name})"
+            raise UserInputError(f"{flag} lists {same}: give each value once")
+        seen[name] = value

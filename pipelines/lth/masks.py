@@ -9,6 +9,8 @@ Absolute thresholds prune every weight whose magnitude is at or below the thresh
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +37,13 @@ class MaskSpec:
             raise UserInputError(f"unknown scope {self.scope!r}: choose one of {', '.join(SCOPES)}")
         if (self.sparsity is None) == (self.threshold is None):
             raise ValueError("a mask spec takes a sparsity or a threshold")
-        if self.sparsity is not None and not 0 <= self.sparsity < 1:
-            raise UserInputError(f"sparsity {self.sparsity} is outside [0, 1)")
-        if self.threshold is not None and (self.threshold < 0 or self.scope != "global"):
-            raise UserInputError("absolute thresholds are non-negative and apply with --scope global")
+        if self.sparsity is not None and not 0 <= self.sparsity < 1:  # NaN fails this too
+            raise UserInputError(f"--sparsity {self.sparsity} is outside [0, 1): give the fraction of weights to prune")
+        if self.threshold is not None and not (math.isfinite(self.threshold) and self.threshold >= 0):
+            raise UserInputError(f"--threshold {self.threshold} is not a magnitude: give a finite number >= 0")
+        if self.threshold is not None and self.scope != "global":
+            raise UserInputError(f"--threshold applies with --scope global, not {self.scope}: "
+                                 "use --sparsity for per-layer masks")
 
 
 def prunable_kernels(model) -> dict[str, object]:
@@ -115,6 +120,25 @@ def save_masks(path: Path, masks: dict[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **{name.replace("/", "|"): m for name, m in masks.items()})
     atomic.write_bytes(path, buffer.getvalue())
+
+
+def saved_mask_report(path: Path, report_path: Path, log) -> dict | None:
+    """The report of the mask saved at `path` if both files read back whole and agree, else None.
+
+    A mask that does not load would fail every ticket that holds it, rerun after rerun: it is
+    reported through `log` and left to be built again (the report is written last, so a mask
+    without one was never finished and is rebuilt silently)."""
+    if not (path.is_file() and report_path.is_file()):
+        return None
+    try:
+        report = json.loads(report_path.read_bytes())
+        weights = sum(mask.size for mask in load_masks(path).values())
+        if weights != report["weights"]:
+            raise ValueError(f"{weights} weights, its report says {report['weights']}")
+    except Exception as error:  # zip, npz, JSON and key errors alike: the file is not what was written
+        log(f"mask {path} is damaged ({type(error).__name__}: {error}): building it again")
+        return None
+    return report
 
 
 def load_masks(path: Path) -> dict[str, np.ndarray]:

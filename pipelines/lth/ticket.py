@@ -82,6 +82,7 @@ def run_ticket(config: LthConfig, job: TicketJob, fit=keras_fit, masking: str | 
         "epochs_trained": job.epochs,
         "masked_nonzero": masked_nonzero_count(model, masks),
         "masking": masking,
+        "threads": setup.placement.spec.threads,  # None: TensorFlow's default, all the cores
         "train_seconds": seconds,
         "started_at": job_started,  # the whole job, weights and evaluation included: what a planner schedules
         "finished_at": time.time(),

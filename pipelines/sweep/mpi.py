@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from pipelines.gpus import list_gpus
 from pipelines.sweep.share import cpu_share, visible_gpu_for
@@ -35,17 +36,28 @@ def launched_by_mpi() -> bool:
     return any(name in os.environ for name in RANK_VARIABLES)
 
 
-def relaunch(workers: int, argv: list[str]) -> int:
-    """Run this same command under the venv's `mpiexec -n workers`; returns its exit status."""
+def relaunch(workers: int, argv: list[str]) -> NoReturn:
+    """Become this same command under the venv's `mpiexec -n workers`: never returns.
+
+    The process is replaced (exec), not given a child: mpiexec takes over its pid, stdio and exit
+    status, so a kill of the command (even SIGKILL) reaches mpiexec itself, whose proxy then ends
+    the ranks, and no outer process is left waiting that could die alone and orphan them.
+    """
     mpiexec = Path(sys.executable).with_name("mpiexec")
     command = [str(mpiexec), "-n", str(workers), sys.executable, "-m", "harness.cli", *argv]
-    return subprocess.call(command)
+    sys.stdout.flush()  # exec drops whatever Python still buffers
+    sys.stderr.flush()
+    # as subprocess does for a child: exec keeps ignored signals ignored, and Python ignores these two
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    os.execv(command[0], command)
 
 
 class Team:
     """The ranks of MPI_COMM_WORLD, bound to their share of the node. Build it before TensorFlow loads."""
 
     def __init__(self):
+        self.node_environment = dict(os.environ)  # as it was before this rank took its GPU: for the dense run
         from mpi4py import MPI
 
         self.MPI = MPI
@@ -132,6 +144,7 @@ class Solo:
 
     leader = True
     threads = None
+    node_environment = None  # the dense run trains in this process
 
     def leader_does(self, work):
         return work()

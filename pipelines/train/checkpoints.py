@@ -35,8 +35,25 @@ def save_checkpoint(model, folder: Path, epoch: int | None, metadata: dict) -> P
     return weights
 
 
-def has_checkpoint(folder: Path, epoch: int | None) -> bool:
-    return (Path(folder) / f"{checkpoint_name(epoch)}.json").is_file()
+def checkpoint_problem(folder: Path, epoch: int | None) -> str | None:
+    """Why the checkpoint cannot be loaded (absent, an unreadable sidecar, weights that do not read
+    back), or None. Reads every array, so a truncated weights file is caught here and not in a job."""
+    import h5py
+
+    def read_every_array(_, item) -> None:  # returning anything else would stop the walk
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    sidecar = Path(folder) / f"{checkpoint_name(epoch)}.json"
+    if not sidecar.is_file():
+        return f"{sidecar} is missing"
+    try:
+        weights = Path(folder) / json.loads(sidecar.read_bytes())["weights"]
+        with h5py.File(weights, "r") as handle:
+            handle.visititems(read_every_array)
+    except Exception as error:  # JSON, key and HDF5 errors alike: the files are not what was written
+        return f"{sidecar.with_suffix('')} is damaged ({type(error).__name__}: {error})"
+    return None
 
 
 def load_checkpoint(model, folder: Path, epoch: int | None) -> dict:

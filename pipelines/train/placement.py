@@ -33,6 +33,9 @@ class PlacementSpec:
             raise UserInputError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.threads is not None and self.threads < 1:
             raise UserInputError("--threads must be at least 1")
+        if self.logical_devices is not None and self.device == "cpu":
+            raise UserInputError("--logical-devices stands in for the GPUs of gpu1 or gpu4: the cpu placement "
+                                 "runs on the CPU already, so leave it out")
         if self.logical_devices is not None and self.logical_devices < DEVICES[self.device]:
             raise UserInputError(
                 f"--logical-devices {self.logical_devices} is fewer than the {DEVICES[self.device]} {self.device} needs"

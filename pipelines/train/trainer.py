@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipelines.data import online
-from pipelines.data.shards import ShardSource
+from pipelines.data.shards import ShardSource, naming_bad_input
 from pipelines.data.source import ImageFolderSource
 from pipelines.train.model import build_model, compile_model
 from pipelines.train.placement import Placement
@@ -59,8 +59,9 @@ class TrainSetup:
     def fit(self, model, epochs: int, callbacks=()):
         """Train `model` for whole epochs of the training pipeline (dense runs and tickets alike)."""
         dataset, steps = self.train_dataset()
-        return model.fit(dataset, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0,
-                         callbacks=list(callbacks))
+        with naming_bad_input(self.source, "train"):
+            return model.fit(dataset, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0,
+                             callbacks=list(callbacks))
 
     def model(self, seed: int | None = None, masks: dict[str, np.ndarray] | None = None, masking: str = "gradient",
               load=None):
@@ -77,5 +78,6 @@ class TrainSetup:
     def evaluate(self, model) -> dict:
         """top-1, top-5 and loss over the whole validation split, each image once."""
         dataset = self._within_share(online.evaluation_dataset(self.source.split("val"), self.spec(shuffle=False)))
-        loss, top1, top5 = model.evaluate(dataset, verbose=0)
+        with naming_bad_input(self.source, "val"):
+            loss, top1, top5 = model.evaluate(dataset, verbose=0)
         return {"loss": float(loss), "top1": float(top1), "top5": float(top5)}

@@ -1,0 +1,66 @@
+"""The dense run and the masks in a process of their own: how MPI rank 0 prepares a search.
+
+TensorFlow fixes its thread pools when it first runs, and the number of threads changes the order
+of its floating-point sums, so a dense run trained with one rank's share of the cores differs from
+the one the serial executor trains with all of them, and so would every mask and ticket after it.
+Rank 0 therefore prepares in a child process with the search's own setting (`--threads`, else all
+the node's cores) and the node's GPUs, while the other ranks wait, then trains tickets with its
+share like every rank. The child speaks JSON lines on stdout: `{"log": line}` while it works, then
+`{"dense": ..., "warnings": [...]}` or `{"input_error": message}`.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+from pipelines.errors import UserInputError
+from pipelines.lth.config import LthConfig
+from pipelines.lth.prepare import Log, prepare
+
+
+def prepare_apart(config: LthConfig, log: Log, warnings: list[str], environment: dict[str, str],
+                  quiet: bool = True) -> dict:
+    """`prepare(config, log, warnings)` run by a child process started with `environment`."""
+    child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE if quiet else None, env=environment)
+    child.stdin.write(pickle.dumps(config))
+    child.stdin.close()
+    outcome = {}
+    for line in child.stdout:
+        message = json.loads(line)
+        if "log" in message:
+            log(message["log"])
+        else:
+            outcome = message
+    errors = child.stderr.read().decode(errors="replace") if quiet else ""
+    if child.wait() != 0 or not outcome:
+        raise RuntimeError(f"the dense run's process failed (exit {child.returncode}): {errors.strip()[-2000:]}")
+    if "input_error" in outcome:
+        raise UserInputError(outcome["input_error"])
+    warnings += outcome["warnings"]
+    return outcome["dense"]
+
+
+def _main() -> None:
+    protocol = sys.stdout
+    sys.stdout = sys.stderr  # whatever else prints must not break the JSON lines
+
+    def say(message: dict) -> None:
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
+
+    config = pickle.loads(sys.stdin.buffer.read())
+    warnings: list[str] = []
+    try:
+        dense = prepare(config, lambda line: say({"log": line}), warnings)
+    except UserInputError as error:
+        say({"input_error": str(error)})
+        return
+    say({"dense": dense, "warnings": warnings})
+
+
+if __name__ == "__main__":
+    _main()

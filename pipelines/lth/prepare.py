@@ -1,0 +1,151 @@
+"""Everything before the tickets: claim the search folder, train dense with the rewind grid, build the masks.
+
+Dense training restarts from its initialization if it was interrupted, or if its result or any
+checkpoint of the grid no longer reads back (it is the short part); a mask that does not load is
+built again; everything else finished is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from typing import Callable
+
+import numpy as np
+
+from pipelines import atomic
+from pipelines.errors import UserInputError
+from pipelines.lth.config import LthConfig
+from pipelines.lth.masks import (MaskSpec, check_collapse, compute_masks, kernel_values, load_masks,
+                                 saved_mask_report, save_masks, sparsity_report)
+from pipelines.lth.plan import chain_mask_id, job_id
+from pipelines.lth.ticket import checkpoints_dir, masks_dir, tickets_dir, train_setup
+from pipelines.train import checkpoints
+from pipelines.train.model import build_model
+
+Log = Callable[[str], None]
+
+
+def prepare(config: LthConfig, log: Log, warnings: list[str]) -> dict:
+    """Everything before the tickets: claim the folder, train dense, and (one-shot) build the masks."""
+    _claim_folder(config)
+    dense = train_dense(config, log)
+    if config.schedule == "oneshot":
+        oneshot_masks(config, config.mask_specs(), warnings, log)
+    return dense
+
+
+def oneshot_masks(config: LthConfig, specs: list[MaskSpec], warnings: list[str], log: Log) -> None:
+    final = functools.cache(lambda: _weights_of(config, checkpoints_dir(config), None))  # only if a mask is missing
+    for spec in specs:
+        _ensure_mask(config, spec, spec.mask_id, final, None, warnings, log)
+
+
+def round_masks(config: LthConfig, specs: list[MaskSpec], round_: int, warnings: list[str], log: Log) -> None:
+    """Round 1 prunes the final dense weights; later rounds prune each chain's previous ticket."""
+    final = functools.cache(lambda: _weights_of(config, checkpoints_dir(config), None))
+    for chain in config.rewinds:
+        if round_ == 1:
+            weights, previous = final, None
+        else:
+            parent = specs[round_ - 2]
+            ticket = tickets_dir(config) / job_id(parent, round_ - 1, chain)
+            weights = functools.partial(_weights_of, config, ticket, None)
+            previous = load_masks(masks_dir(config) / f"{chain_mask_id(parent, round_ - 1, chain)}.npz")
+        _ensure_mask(config, specs[round_ - 1], chain_mask_id(specs[round_ - 1], round_, chain), weights,
+                     previous, warnings, log)
+
+
+def _claim_folder(config: LthConfig) -> None:
+    run_file = config.root / "run.json"
+    identity = config.identity()
+    if run_file.is_file():
+        try:
+            saved = json.loads(run_file.read_bytes())
+        except ValueError as error:
+            raise UserInputError(f"{run_file} is damaged ({error}): this folder's search cannot be resumed; "
+                                 "remove the folder or choose another --out") from None
+        if saved != identity:
+            raise UserInputError(f"{config.root} holds a search with other settings (see run.json): "
+                                 "choose another --out or remove it")
+        return
+    if config.root.exists() and any(config.root.iterdir()):
+        raise UserInputError(f"{config.root} exists and is not a lottery-ticket search folder: choose another --out")
+    atomic.write_json(run_file, identity)
+
+
+def train_dense(config: LthConfig, log: Log) -> dict:
+    """The dense run, saving init, the rewind grid and the final weights; skipped when already done."""
+    dense_file = config.root / "dense.json"
+    if dense_file.is_file():
+        problem = _dense_problem(config, dense_file)
+        if problem is None:
+            log("dense: already trained")
+            return json.loads(dense_file.read_bytes())
+        log(f"dense: {problem}: training it again")
+    import keras
+
+    setup = train_setup(config)
+    keras.backend.clear_session()
+    folder = checkpoints_dir(config)
+    metadata = {"workload": config.workload, "classes": setup.num_classes, "seed": config.seed,
+                "data": config.data}
+    model = setup.model()
+    checkpoints.save_checkpoint(model, folder, 0, metadata)
+
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            log(f"dense: epoch {epoch + 1}/{config.epochs}, loss {logs['loss']:.3f}, top-1 {logs['top1']:.3f}")
+
+    started = time.time()
+    setup.fit(model, config.epochs,
+              callbacks=[checkpoints.rewind_callback(folder, set(config.rewinds) - {0}, metadata), EpochLog()])
+    dense = {**setup.evaluate(model), "epochs": config.epochs, "train_seconds": time.time() - started,
+             "placement": setup.placement.describe(), "global_batch": setup.global_batch}
+    checkpoints.save_checkpoint(model, folder, None, metadata)
+    atomic.write_json(dense_file, dense)
+    return dense
+
+
+def _dense_problem(config: LthConfig, dense_file) -> str | None:
+    """Why a finished dense run cannot be used as it is, or None: its result and every checkpoint of
+    the grid must read back (a damaged one would fail each ticket that rewinds to it)."""
+    try:
+        json.loads(dense_file.read_bytes())["top1"]
+    except (ValueError, KeyError, TypeError) as error:
+        return f"{dense_file} is damaged ({type(error).__name__}: {error})"
+    for epoch in [0, *config.rewinds, None]:
+        problem = checkpoints.checkpoint_problem(checkpoints_dir(config), epoch)
+        if problem:
+            return problem
+    return None
+
+
+def _weights_of(config: LthConfig, folder, epoch) -> dict[str, np.ndarray]:
+    import keras
+
+    setup = train_setup(config)
+    keras.backend.clear_session()
+    with setup.placement.strategy.scope():
+        model = build_model(setup.workload, setup.num_classes, config.seed, setup.placement.spec.precision)
+        checkpoints.load_checkpoint(model, folder, epoch)
+    return kernel_values(model)
+
+
+def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights: Callable[[], dict], previous,
+                 warnings: list[str], log: Log) -> None:
+    """Compute and save the mask unless a readable one exists; refuse (or warn about) one that empties a layer.
+
+    A refused mask stays saved: it is the same mask whether collapse is allowed or not."""
+    path = masks_dir(config) / f"{mask_id}.npz"
+    report_path = path.with_suffix(".json")
+    report = saved_mask_report(path, report_path, log)
+    if report is None:
+        masks = compute_masks(weights(), spec, previous)
+        report = {"mask_id": mask_id, **sparsity_report(masks)}
+        save_masks(path, masks)
+        atomic.write_json(report_path, report)  # last: a report names a complete mask
+    warning = check_collapse(spec, report, config.allow_collapse)
+    if warning:
+        warnings.append(warning)
