@@ -26,8 +26,8 @@ from pipelines.data.shards import ShardSource, ShardSplit, naming_bad_input
 from pipelines.data.source import ImageFolderSource, Split
 from pipelines.engines import EngineSettings
 from pipelines.errors import UserInputError
-from pipelines.lth.masks import MaskSpec, compute_masks, kernel_values
-from pipelines.train.model import build_model
+from pipelines.lth.masks import MaskSpec, compute_masks
+from pipelines.train.model import build_model, kernel_values
 from pipelines.train.placement import PlacementSpec, place
 from pipelines.train.trainer import TrainSetup
 from pipelines.train.workloads import Workload

@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from pipelines.lth.masking import masked_nonzero_count
-from pipelines.lth.masks import MaskSpec, compute_masks, kernel_values
+from pipelines.train.masking import masked_nonzero_count
+from pipelines.lth.masks import MaskSpec, compute_masks
+from pipelines.train.model import kernel_values
 from pipelines.train import checkpoints
-from pipelines.train.model import build_model, compile_model
+from pipelines.train.model import build_model
+from pipelines.train.recipe import compile_model
 from pipelines.train.workloads import get_workload
 
 SMOKE = get_workload("smoke")

@@ -69,30 +69,34 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
     chosen_shard = Shard.parse(shard) if shard else None
     if chosen_shard and prepare_only:
         raise UserInputError("--prepare-only and --shard are two stages: give one of them")
+    from harness.quiet import is_verbose
+    from pipelines.executors import ExecutorSettings, mpi
+    from pipelines.train.fits import FITS, FitSettings
+
+    if executor in FITS:  # a way to fit each ticket (elephas), the tickets one after another
+        runner, fit = ExecutorSettings("serial"), FitSettings(executor, workers, spark_master, not is_verbose())
+    else:
+        runner, fit = ExecutorSettings(executor, workers), FitSettings(quiet=not is_verbose())
     config = LthConfig(
         data=str(data.resolve()), out=str(out.resolve()), workload=workload, epochs=epochs, rewinds=rewinds,
         sparsities=sparsities if (sparsities or thresholds) else (0.5, 0.8, 0.9), thresholds=thresholds,
         scope=scope, schedule=schedule, control=control == "random", allow_collapse=allow_collapse,
         masking=masking, seed=seed, placement=PlacementSpec(device=device, threads=threads, **placement_flags),
+        fit=fit,
     )
     config.validate()
-    from harness.quiet import is_verbose
-    from pipelines.sweep import SweepSettings
-    from pipelines.sweep import mpi
-
-    sweep = SweepSettings(executor=executor, workers=workers, quiet=not is_verbose(), spark_master=spark_master)
-    sweep.validate()
-    if executor == "mpi" and not mpi.launched_by_mpi():
-        mpi.relaunch(workers, sys.argv[1:])  # never returns: this process becomes mpiexec
+    runner.validate()
+    if executor == "mpi" and not mpi.launched_by_mpi():  # never returns: this process becomes mpiexec
+        mpi.relaunch(workers, [sys.executable, "-m", "harness.cli", *sys.argv[1:]])
     team = mpi.Team() if executor == "mpi" else mpi.Solo()  # binds GPUs before TensorFlow loads
     preload_tensorflow()
     from pipelines.lth.search import search
 
     with progress_bar("tickets") if team.leader else contextlib.nullcontext() as bar:
         task = bar.add_task("jobs", total=None) if bar else None
-        summary = search(config, sweep, log=lambda line: stderr.print(line, markup=False), team=team,
+        summary = search(config, runner, log=lambda line: stderr.print(line, markup=False), team=team,
                          progress=(lambda done, total: bar.update(task, completed=done, total=total)) if bar else None,
-                         prepare_only=prepare_only, shard=chosen_shard)
+                         prepare_only=prepare_only, shard=chosen_shard, quiet=not is_verbose())
     if not team.leader:
         return
     if prepare_only:

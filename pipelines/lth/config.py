@@ -6,8 +6,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipelines.errors import UserInputError
-from pipelines.lth.masking import METHODS
+from pipelines.lth.layout import SearchFolder
 from pipelines.lth.masks import SCOPES, MaskSpec
+from pipelines.train.fits import FitSettings
+from pipelines.train.masking import MASKINGS
 from pipelines.train.placement import PlacementSpec
 
 SCHEDULES = ("oneshot", "iterative")
@@ -31,10 +33,15 @@ class LthConfig:
     seed: int = 0
     deterministic: bool = True
     placement: PlacementSpec = field(default_factory=PlacementSpec)
+    fit: FitSettings = field(default_factory=FitSettings)  # how each ticket is fit; not part of the identity
 
     @property
     def root(self) -> Path:
         return Path(self.out)
+
+    @property
+    def folder(self) -> SearchFolder:
+        return SearchFolder(self.root)
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -55,8 +62,8 @@ class LthConfig:
             raise UserInputError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.schedule == "iterative" and (self.thresholds or list(self.sparsities) != sorted(set(self.sparsities))):
             raise UserInputError("--schedule iterative takes increasing target sparsities, one per round")
-        if self.masking not in METHODS:
-            raise UserInputError(f"unknown masking {self.masking!r}: choose one of {', '.join(METHODS)}")
+        MASKINGS.entry(self.masking)
+        self.fit.validate()
         self.placement.validate()
 
     def mask_specs(self) -> list[MaskSpec]:

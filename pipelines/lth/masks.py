@@ -46,22 +46,6 @@ class MaskSpec:
                                  "use --sparsity for per-layer masks")
 
 
-def prunable_kernels(model) -> dict[str, object]:
-    """Variable path -> kernel variable, for every conv, depthwise conv and dense layer."""
-    import keras
-
-    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
-    kernels = {}
-    for layer in model.layers:
-        if isinstance(layer, kinds):
-            kernels[layer.kernel.path] = layer.kernel
-    return kernels
-
-
-def kernel_values(model) -> dict[str, np.ndarray]:
-    return {path: np.asarray(v.numpy()) for path, v in prunable_kernels(model).items()}
-
-
 def _prune_smallest(magnitudes: np.ndarray, count: int) -> np.ndarray:
     keep = np.ones(magnitudes.size, dtype=bool)
     keep[np.argsort(magnitudes, kind="stable")[:count]] = False

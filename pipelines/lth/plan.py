@@ -32,6 +32,11 @@ class TicketJob:
     def control(self) -> bool:
         return self.rewind is None
 
+    @property
+    def cost(self) -> int:
+        """What executors order by: the epochs it retrains."""
+        return self.epochs
+
     def describe(self) -> dict:
         return {**asdict(self), "mask": asdict(self.mask), "control": self.control}
 

@@ -17,12 +17,12 @@ import numpy as np
 from pipelines import atomic
 from pipelines.errors import UserInputError
 from pipelines.lth.config import LthConfig
-from pipelines.lth.masks import (MaskSpec, check_collapse, compute_masks, kernel_values, load_masks,
+from pipelines.lth.masks import (MaskSpec, check_collapse, compute_masks, load_masks,
                                  saved_mask_report, save_masks, sparsity_report)
 from pipelines.lth.plan import chain_mask_id, job_id
-from pipelines.lth.ticket import checkpoints_dir, masks_dir, tickets_dir, train_setup
+from pipelines.lth.ticket import train_setup
 from pipelines.train import checkpoints
-from pipelines.train.model import build_model
+from pipelines.train.model import build_model, kernel_values
 
 Log = Callable[[str], None]
 
@@ -37,28 +37,28 @@ def prepare(config: LthConfig, log: Log, warnings: list[str]) -> dict:
 
 
 def oneshot_masks(config: LthConfig, specs: list[MaskSpec], warnings: list[str], log: Log) -> None:
-    final = functools.cache(lambda: _weights_of(config, checkpoints_dir(config), None))  # only if a mask is missing
+    final = functools.cache(lambda: _weights_of(config, config.folder.checkpoints, None))  # only if a mask is missing
     for spec in specs:
         _ensure_mask(config, spec, spec.mask_id, final, None, warnings, log)
 
 
 def round_masks(config: LthConfig, specs: list[MaskSpec], round_: int, warnings: list[str], log: Log) -> None:
     """Round 1 prunes the final dense weights; later rounds prune each chain's previous ticket."""
-    final = functools.cache(lambda: _weights_of(config, checkpoints_dir(config), None))
+    final = functools.cache(lambda: _weights_of(config, config.folder.checkpoints, None))
     for chain in config.rewinds:
         if round_ == 1:
             weights, previous = final, None
         else:
             parent = specs[round_ - 2]
-            ticket = tickets_dir(config) / job_id(parent, round_ - 1, chain)
+            ticket = config.folder.ticket(job_id(parent, round_ - 1, chain))
             weights = functools.partial(_weights_of, config, ticket, None)
-            previous = load_masks(masks_dir(config) / f"{chain_mask_id(parent, round_ - 1, chain)}.npz")
+            previous = load_masks(config.folder.mask(chain_mask_id(parent, round_ - 1, chain)))
         _ensure_mask(config, specs[round_ - 1], chain_mask_id(specs[round_ - 1], round_, chain), weights,
                      previous, warnings, log)
 
 
 def _claim_folder(config: LthConfig) -> None:
-    run_file = config.root / "run.json"
+    run_file = config.folder.settings
     identity = config.identity()
     if run_file.is_file():
         try:
@@ -77,7 +77,7 @@ def _claim_folder(config: LthConfig) -> None:
 
 def train_dense(config: LthConfig, log: Log) -> dict:
     """The dense run, saving init, the rewind grid and the final weights; skipped when already done."""
-    dense_file = config.root / "dense.json"
+    dense_file = config.folder.dense
     if dense_file.is_file():
         problem = _dense_problem(config, dense_file)
         if problem is None:
@@ -88,7 +88,7 @@ def train_dense(config: LthConfig, log: Log) -> dict:
 
     setup = train_setup(config)
     keras.backend.clear_session()
-    folder = checkpoints_dir(config)
+    folder = config.folder.checkpoints
     metadata = {"workload": config.workload, "classes": setup.num_classes, "seed": config.seed,
                 "data": config.data}
     model = setup.model()
@@ -116,7 +116,7 @@ def _dense_problem(config: LthConfig, dense_file) -> str | None:
     except (ValueError, KeyError, TypeError) as error:
         return f"{dense_file} is damaged ({type(error).__name__}: {error})"
     for epoch in [0, *config.rewinds, None]:
-        problem = checkpoints.checkpoint_problem(checkpoints_dir(config), epoch)
+        problem = checkpoints.checkpoint_problem(config.folder.checkpoints, epoch)
         if problem:
             return problem
     return None
@@ -138,8 +138,7 @@ def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights: Calla
     """Compute and save the mask unless a readable one exists; refuse (or warn about) one that empties a layer.
 
     A refused mask stays saved: it is the same mask whether collapse is allowed or not."""
-    path = masks_dir(config) / f"{mask_id}.npz"
-    report_path = path.with_suffix(".json")
+    path, report_path = config.folder.mask(mask_id), config.folder.mask_report(mask_id)
     report = saved_mask_report(path, report_path, log)
     if report is None:
         masks = compute_masks(weights(), spec, previous)

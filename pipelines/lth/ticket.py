@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import socket
 import time
-from pathlib import Path
 
 from pipelines.data.shards import open_source
+from pipelines.executors.job import WorkerSlot
 from pipelines.lth.config import LthConfig
-from pipelines.lth.masking import masked_nonzero_count
 from pipelines.lth.masks import load_masks
 from pipelines.lth.plan import TicketJob
 from pipelines.train import checkpoints
+from pipelines.train.fits import FITS
+from pipelines.train.masking import masked_nonzero_count
 from pipelines.train.placement import place
 from pipelines.train.trainer import TrainSetup
 from pipelines.train.workloads import get_workload
@@ -34,44 +36,31 @@ def train_setup(config: LthConfig) -> TrainSetup:
                       placement=placement, pipeline=config.pipeline, seed=config.seed)
 
 
-def masks_dir(config: LthConfig) -> Path:
-    return config.root / "masks"
-
-
-def tickets_dir(config: LthConfig) -> Path:
-    return config.root / "tickets"
-
-
-def checkpoints_dir(config: LthConfig) -> Path:
-    return config.root / "checkpoints"
-
-
-def keras_fit(model, setup: TrainSetup, job: TicketJob, masks) -> None:
-    """Retrain in this process, on the setup's placement and pipeline."""
-    setup.fit(model, job.epochs)
-
-
-def run_ticket(config: LthConfig, job: TicketJob, fit=keras_fit, masking: str | None = None) -> dict:
-    """Rewind (or re-draw) the weights, hold the mask, `fit`, evaluate. Executors that train elsewhere
-    (Elephas) pass their own `fit` and the masking method that can travel with the model."""
+def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot()) -> dict:
+    """Rewind (or re-draw) the weights, hold the mask, fit (`config.fit`), evaluate: the job function
+    executors run. An explicit `--threads` wins over the worker slot's thread share."""
     import keras
 
     job_started = time.time()
+    threads = config.placement.threads or slot.threads
+    config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=threads))
     setup = train_setup(config)
     keras.backend.clear_session()
-    masks = load_masks(masks_dir(config) / f"{job.mask_id}.npz")
-    mask_report = json.loads((masks_dir(config) / f"{job.mask_id}.json").read_text())
-    masking = masking or config.masking
+    folder = config.folder
+    masks = load_masks(folder.mask(job.mask_id))
+    mask_report = json.loads(folder.mask_report(job.mask_id).read_text())
+    fit = FITS[config.fit.name]
+    masking = fit.masking or config.masking
     if job.control:
         model = setup.model(seed=config.seed + CONTROL_SEED_OFFSET, masks=masks, masking=masking)
     else:
         model = setup.model(masks=masks, masking=masking,
-                            load=lambda m: checkpoints.load_checkpoint(m, checkpoints_dir(config), job.rewind))
+                            load=lambda m: checkpoints.load_checkpoint(m, folder.checkpoints, job.rewind))
     started = time.time()
-    fit(model, setup, job, masks)
+    fit.run(model, setup, job.epochs, masks, config.fit)
     seconds = time.time() - started
     if job.keep_weights:
-        checkpoints.save_checkpoint(model, tickets_dir(config) / job.job_id, None, {"job": job.job_id})
+        checkpoints.save_checkpoint(model, folder.ticket(job.job_id), None, {"job": job.job_id})
     return {
         **job.describe(),
         "status": "done",
@@ -82,6 +71,7 @@ def run_ticket(config: LthConfig, job: TicketJob, fit=keras_fit, masking: str | 
         "epochs_trained": job.epochs,
         "masked_nonzero": masked_nonzero_count(model, masks),
         "masking": masking,
+        "fit": config.fit.name,
         "threads": setup.placement.spec.threads,  # None: TensorFlow's default, all the cores
         "train_seconds": seconds,
         "started_at": job_started,  # the whole job, weights and evaluation included: what a planner schedules

@@ -32,29 +32,16 @@ def build_model(workload: Workload, num_classes: int, seed: int, precision: str 
     return model
 
 
-def compile_model(model, workload: Workload, jit: bool = False, masks: dict[str, np.ndarray] | None = None,
-                  masking: str = "gradient") -> None:
-    """SGD with Nesterov momentum; with `masks`, the masked weights are zeroed and held at zero by
-    the compiled step (see pipelines.lth.masking). Masking "none" only zeroes them: the benchmark
-    baseline that prices the holding itself."""
+def prunable_kernels(model) -> dict[str, object]:
+    """Variable path -> kernel variable, for every conv, depthwise conv and dense layer: the weights
+    a mask may prune (never BatchNormalization's parameters or biases)."""
     import keras
 
-    from pipelines.lth import masking as masked
+    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+    return {layer.kernel.path: layer.kernel for layer in model.layers if isinstance(layer, kinds)}
 
-    sgd = {"learning_rate": workload.learning_rate, "momentum": 0.9, "nesterov": True}
-    optimizer = keras.optimizers.SGD(**sgd)
-    if masks is not None:
-        masked.zero_masked_weights(model, masks)
-        if masking == "gradient":
-            optimizer = masked.masked_sgd(masks, **sgd)
-        elif masking == "constraint":
-            masked.constrain_to_masks(model, masks)
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="top1"),
-            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
-        ],
-        jit_compile=jit,
-    )
+
+def kernel_values(model) -> dict[str, np.ndarray]:
+    import keras
+
+    return {path: keras.ops.convert_to_numpy(v) for path, v in prunable_kernels(model).items()}

@@ -13,7 +13,8 @@ import numpy as np
 from pipelines.data import online
 from pipelines.data.shards import ShardSource, naming_bad_input
 from pipelines.data.source import ImageFolderSource
-from pipelines.train.model import build_model, compile_model
+from pipelines.train.model import build_model
+from pipelines.train.recipe import compile_model
 from pipelines.train.placement import Placement
 from pipelines.train.workloads import Workload
 

@@ -1,7 +1,8 @@
-"""The sweep over MPI ranks: the same `harness lth` runs on every rank (`mpiexec -n N`, or `srun`).
+"""The `mpi` executor: the same command runs on every rank (`mpiexec -n N`, or `srun`).
 
-Rank 0 leads: it trains the dense network, builds the masks and writes the summary, while the other
-ranks wait; a failure on the leader is broadcast so that every rank stops with it. Jobs are then
+Rank 0 leads (`Team.leader_does`): the caller's shared steps (for a lottery-ticket search: the dense
+run, the masks, the summary) run there while the other ranks wait; a failure on the leader is
+broadcast so that every rank stops with it. Jobs are then
 handed out dynamically by a scheduler thread on rank 0: a rank that is free asks for the next job
 index, so a slow job never idles the others, and rank 0 trains jobs too (it takes its own from the
 same counter), so no rank sits as a pure scheduler. Every rank writes its jobs' results itself.
@@ -9,8 +10,8 @@ same counter), so no rank sits as a pure scheduler. Every rank writes its jobs' 
 Waiting never spins: MPICH polls at full speed inside blocking calls, and its passive one-sided
 operations progress only when the target enters MPI, so every wait here is a non-blocking request
 tested every few milliseconds, leaving the cores to the ranks that are training. Each rank binds
-to its node: with GPUs, node-local rank i sees GPU i mod G; on CPUs, it gets cores // ranks-on-node
-threads.
+its slot of the node (`share.bind_slot`): with GPUs, node-local rank i sees GPU i mod G; on CPUs, it
+gets cores // ranks-on-node threads.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from pipelines.gpus import list_gpus
-from pipelines.sweep.share import cpu_share, visible_gpu_for
+from pipelines.executors.job import WorkerSlot, execute
+from pipelines.executors.share import bind_slot
 
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 POLL_SECONDS = 0.005
@@ -36,15 +37,15 @@ def launched_by_mpi() -> bool:
     return any(name in os.environ for name in RANK_VARIABLES)
 
 
-def relaunch(workers: int, argv: list[str]) -> NoReturn:
-    """Become this same command under the venv's `mpiexec -n workers`: never returns.
+def relaunch(workers: int, command: list[str]) -> NoReturn:
+    """Become `command` (the caller's own command line) under the venv's `mpiexec -n workers`: never returns.
 
     The process is replaced (exec), not given a child: mpiexec takes over its pid, stdio and exit
     status, so a kill of the command (even SIGKILL) reaches mpiexec itself, whose proxy then ends
     the ranks, and no outer process is left waiting that could die alone and orphan them.
     """
     mpiexec = Path(sys.executable).with_name("mpiexec")
-    command = [str(mpiexec), "-n", str(workers), sys.executable, "-m", "harness.cli", *argv]
+    command = [str(mpiexec), "-n", str(workers), *command]
     sys.stdout.flush()  # exec drops whatever Python still buffers
     sys.stderr.flush()
     # as subprocess does for a child: exec keeps ignored signals ignored, and Python ignores these two
@@ -66,10 +67,7 @@ class Team:
         node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
         self.local_rank, self.local_size = node.Get_rank(), node.Get_size()
         node.Free()
-        gpu = visible_gpu_for(self.local_rank, len(list_gpus()))
-        if gpu is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-        self.threads = None if gpu is not None else cpu_share(self.local_size)
+        self.slot = bind_slot(self.local_rank, self.local_size)
 
     @property
     def leader(self) -> bool:
@@ -101,10 +99,8 @@ class Team:
             raise value
         return value
 
-    def run(self, config, jobs, store, report=None) -> None:
+    def run(self, job_fn, jobs, store, report=None) -> None:
         """Every rank runs jobs until the shared counter passes the last one."""
-        from pipelines.sweep.serial import execute
-
         if self.leader:
             counter, lock = itertools.count(), threading.Lock()
 
@@ -118,7 +114,7 @@ class Team:
             scheduler = threading.Thread(target=self._serve, args=(take, len(jobs)), daemon=True)
             scheduler.start()
             while (index := take()) < len(jobs):
-                execute(config, jobs[index], store)
+                execute(job_fn, jobs[index], self.slot, store)
             scheduler.join()
         else:
             while True:
@@ -126,7 +122,7 @@ class Team:
                 index = self._wait(self.comm.irecv(source=0, tag=ANSWER))
                 if index >= len(jobs):
                     break
-                execute(config, jobs[index], store)
+                execute(job_fn, jobs[index], self.slot, store)
         self.barrier()
 
     def _serve(self, take, count: int) -> None:
@@ -143,8 +139,13 @@ class Solo:
     """One process doing everything: the serial and multiprocessing executors' team."""
 
     leader = True
-    threads = None
-    node_environment = None  # the dense run trains in this process
+    slot = WorkerSlot()  # all of the node
+    node_environment = None  # shared steps run in this process as they are
 
     def leader_does(self, work):
         return work()
+
+
+def run(job_fn, jobs, store, report=None, workers: int = 2, team=None) -> None:
+    """The executor's entry: `team` is this rank's Team (made before TensorFlow or JAX loaded)."""
+    team.run(job_fn, jobs, store, report)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -57,9 +56,3 @@ class ResultStore:
 
 class DamagedResult(Exception):
     """A job result file that exists but does not read back as that job's result."""
-
-
-def failure(job_description: dict, error: BaseException) -> dict:
-    """The result of a job that raised: recorded, so the others go on and the summary names it."""
-    return {**job_description, "status": "failed", "error": f"{type(error).__name__}: {error}",
-            "traceback": traceback.format_exc()}

@@ -1,39 +1,43 @@
-"""Holding a mask fixed inside the compiled training step.
+"""Holding a mask fixed inside the compiled training step: the masking methods and their registry.
 
 The reference re-assigned weights with get/set_weights from Python after every batch (measured
-1.44x the dense step). Here the mask lives in the step itself, in one of two ways:
+1.44x the dense step). Here the mask lives in the step itself. Every method first zeroes the masked
+weights once; then
 - `gradient` (default): the optimizer multiplies each masked kernel's gradient by its mask before
-  the update. With the masked weights zeroed once at the start, SGD with momentum (and no weight
-  decay) keeps them exactly zero: the gradient, the momentum buffer and the update are all zero there.
+  the update. SGD with momentum (and no weight decay) then keeps the masked weights exactly zero:
+  the gradient, the momentum buffer and the update are all zero there.
 - `constraint`: a Keras variable constraint multiplies the kernel by its mask after every update,
   which re-writes the whole kernel each step.
+- `none`: nothing holds them (the benchmark baseline that prices the holding itself).
+A method is `hold(model, masks, sgd_arguments) -> optimizer`; `MASKINGS` names them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
-from pipelines.lth.masks import prunable_kernels
-
-METHODS = ("gradient", "constraint")
+from pipelines.registry import Registry
+from pipelines.train.model import kernel_values, prunable_kernels
 
 
 def zero_masked_weights(model, masks: dict[str, np.ndarray]) -> None:
-    kernels = prunable_kernels(model)
+    kernels, values = prunable_kernels(model), kernel_values(model)
     for name, mask in masks.items():
-        kernels[name].assign(kernels[name].numpy() * mask)
+        kernels[name].assign(values[name] * mask)
 
 
 def masked_sgd(masks: dict[str, np.ndarray], **sgd_arguments):
     """An SGD optimizer that zeroes the gradients of masked weights before every update."""
     import keras
-    import tensorflow as tf
 
     class MaskedSGD(keras.optimizers.SGD):
         def apply(self, grads, trainable_variables=None):
             variables = trainable_variables if trainable_variables is not None else self._trainable_variables
             grads = [
-                g * tf.constant(masks[v.path], dtype=g.dtype) if g is not None and v.path in masks else g
+                g * keras.ops.cast(masks[v.path], g.dtype) if g is not None and v.path in masks else g
                 for g, v in zip(grads, variables)
             ]
             return super().apply(grads, trainable_variables)
@@ -79,5 +83,44 @@ def constrain_to_masks(model, masks: dict[str, np.ndarray]):
 
 def masked_nonzero_count(model, masks: dict[str, np.ndarray]) -> int:
     """How many weights the masks prune are not zero: 0 when the mask held."""
-    kernels = prunable_kernels(model)
-    return int(sum(np.count_nonzero(kernels[name].numpy()[~mask]) for name, mask in masks.items()))
+    values = kernel_values(model)
+    return int(sum(np.count_nonzero(values[name][~mask]) for name, mask in masks.items()))
+
+
+@dataclass(frozen=True)
+class MaskingMethod:
+    hold: Callable  # (model, masks, sgd_arguments) -> the optimizer; the masked weights are zeroed first
+    variant: str  # the suffix of the `cpu-synthetic-*` variant that prices it
+
+
+def _hold_by_gradient(model, masks, sgd_arguments):
+    return masked_sgd(masks, **sgd_arguments)
+
+
+def _hold_by_constraint(model, masks, sgd_arguments):
+    import keras
+
+    constrain_to_masks(model, masks)
+    return keras.optimizers.SGD(**sgd_arguments)
+
+
+def _zero_only(model, masks, sgd_arguments):
+    import keras
+
+    return keras.optimizers.SGD(**sgd_arguments)
+
+
+MASKINGS: Registry[MaskingMethod] = Registry("masking")
+MASKINGS.add("gradient", MaskingMethod(_hold_by_gradient, "masked"),
+             "held by masking gradients in the compiled step")
+MASKINGS.add("constraint", MaskingMethod(_hold_by_constraint, "constraint"),
+             "held by a Keras kernel constraint after every update")
+MASKINGS.add("none", MaskingMethod(_zero_only, "zeroed"),
+             "zeroed once, not held (prices the holding)")
+
+
+def masked_optimizer(model, masks: dict[str, np.ndarray], masking: str, sgd_arguments: dict):
+    """Zero the masked weights, then the optimizer (and any constraint) that `masking` holds them with."""
+    method = MASKINGS[masking]
+    zero_masked_weights(model, masks)
+    return method.hold(model, masks, sgd_arguments)

@@ -1,0 +1,54 @@
+"""Where a lottery-ticket search keeps what: every name in a `harness lth --out` folder, in one place.
+
+OUT/run.json        what fixes the dense run (a rerun with other values is refused)
+OUT/checkpoints/    init, rewind-grid and final weights with their sidecars
+OUT/dense.json      the dense network's accuracy
+OUT/masks/          one .npz per mask and a .json with its per-layer sparsity
+OUT/jobs/           one result per ticket job; a rerun skips the finished ones
+OUT/tickets/        trained ticket weights that the next iterative round prunes
+OUT/summary.json    dense accuracy and one row per ticket
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SUMMARY = "summary.json"
+SETTINGS = "run.json"
+JOBS = "jobs"
+
+
+@dataclass(frozen=True)
+class SearchFolder:
+    root: Path
+
+    @property
+    def settings(self) -> Path:
+        return self.root / SETTINGS
+
+    @property
+    def dense(self) -> Path:
+        return self.root / "dense.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / SUMMARY
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / JOBS
+
+    def mask(self, mask_id: str) -> Path:
+        return self.root / "masks" / f"{mask_id}.npz"
+
+    def mask_report(self, mask_id: str) -> Path:
+        return self.mask(mask_id).with_suffix(".json")
+
+    def ticket(self, job_id: str) -> Path:
+        """The trained weights of a ticket that the next iterative round prunes."""
+        return self.root / "tickets" / job_id

@@ -1,0 +1,44 @@
+"""Ways to fit one model for some epochs: in this process, or data-parallel with Elephas on Spark.
+
+A fit is `run(model, setup, epochs, masks, settings)`; `masking` names the masking method it needs
+(None: any). Lottery tickets choose one with `FitSettings` (`harness lth --executor elephas` runs
+every ticket with the Elephas fit, one after another).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from pipelines.errors import UserInputError
+from pipelines.registry import Registry
+from pipelines.train import elephas
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    name: str = "keras"
+    partitions: int = 2  # elephas: Spark partitions
+    spark_master: str | None = None  # elephas: a cluster's master URL (default: local mode)
+    quiet: bool = True
+
+    def validate(self) -> None:
+        FITS.entry(self.name)
+        if self.partitions < 1:
+            raise UserInputError("--workers must be at least 1")
+
+
+@dataclass(frozen=True)
+class Fit:
+    run: Callable
+    masking: str | None = None
+
+
+def keras_fit(model, setup, epochs: int, masks, settings: FitSettings) -> None:
+    setup.fit(model, epochs)
+
+
+FITS: Registry[Fit] = Registry("fit")
+FITS.add("keras", Fit(keras_fit), "in this process, on the setup's placement and pipeline")
+FITS.add("elephas", Fit(elephas.elephas_fit, elephas.MASKING),
+         "data-parallel with Elephas over Spark partitions (the mask held by a Keras constraint)")

@@ -1,0 +1,27 @@
+"""How a model trains: its optimizer, loss and metrics, and with masks, how they are held."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.train.masking import masked_optimizer
+from pipelines.train.workloads import Workload
+
+
+def compile_model(model, workload: Workload, jit: bool = False, masks: dict[str, np.ndarray] | None = None,
+                  masking: str = "gradient") -> None:
+    """SGD with Nesterov momentum; with `masks`, the masked weights are zeroed and held at zero by
+    `masking` (see pipelines.train.masking)."""
+    import keras
+
+    sgd = {"learning_rate": workload.learning_rate, "momentum": 0.9, "nesterov": True}
+    optimizer = keras.optimizers.SGD(**sgd) if masks is None else masked_optimizer(model, masks, masking, sgd)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="top1"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+        ],
+        jit_compile=jit,
+    )
