@@ -1,10 +1,11 @@
 """The online pipelines alone (no model), and the decode ceiling they are judged against."""
 
 from benchmarks.common import image_folder, run, scale, shards
+from pipelines.data.online import MEMORY, PIPELINES, SHARDS
 
 
 class DataPipelines:
-    params = ["naive", "parallel", "vectorized", "cached", "offline"]
+    params = [p.name for p in PIPELINES.entries() if p.value.reads != MEMORY]
     param_names = ["pipeline"]
     timeout = 600
 
@@ -12,7 +13,7 @@ class DataPipelines:
         return {"images": str(image_folder()), "shards": str(shards())}
 
     def track_images_per_s(self, paths, pipeline):
-        data = paths["shards"] if pipeline == "offline" else paths["images"]
+        data = paths["shards"] if PIPELINES[pipeline].reads == SHARDS else paths["images"]
         return run(f"data-{pipeline}", data)["timing"]["images_per_s"]
 
     track_images_per_s.unit = "images/s"

@@ -1,10 +1,12 @@
 """Offline jobs and sweeps: preprocessing per engine, and the ticket grid's makespan per executor."""
 
 from benchmarks.common import image_folder, run
+from harness.variants import catalogue
+from pipelines.engines import ENGINES
 
 
 class Preprocess:
-    params = ["local", "spark"]
+    params = list(ENGINES.names())
     param_names = ["engine"]
     timeout = 900
 
@@ -17,7 +19,7 @@ class Preprocess:
 class Sweep:
     """The 4-job grid of harness.sweep_bench on 2 workers (serial: 1), start-up included."""
 
-    params = ["serial", "mp", "mpi", "elephas"]
+    params = [v.name.removeprefix("sweep-") for v in catalogue().values() if v.mode == "sweep"]
     param_names = ["executor"]
     timeout = 1800
 

@@ -75,7 +75,8 @@ def run(variant: str, data: Path | None = None, **settings) -> dict:
 def require_gpus(device: str) -> None:
     """asv reports a benchmark whose setup raises NotImplementedError as skipped (n/a)."""
     from pipelines.gpus import list_gpus
+    from pipelines.train.placement import DEVICES
 
-    needed = {"cpu": 0, "gpu1": 1, "gpu4": 4}[device]
+    needed = DEVICES[device].gpus
     if len(list_gpus()) < needed:
         raise NotImplementedError(f"{device} needs {needed} GPU(s)")

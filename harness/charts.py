@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 
 from harness.rows import Row
+from pipelines.data.online import MEMORY, PIPELINES
 
 HOUR = 3600.0
 # The reference story: hours per ImageNet epoch as the research group measured them.
@@ -33,8 +34,8 @@ def reference_story(rows: list[Row], workload: str) -> dict | None:
     Every measured bar is extrapolated from images/s on this workload to ImageNet's size, and says
     so; runs on logical CPU devices say that too. Missing steps are labelled "no run".
     """
-    training = [r for r in rows if r.workload == workload and r.mode == "train" and r.pipeline != "synthetic"
-                and r.masking is None]
+    training = [r for r in rows if r.workload == workload and r.mode == "train" and r.masking is None
+                and not (r.pipeline in PIPELINES and PIPELINES[r.pipeline].reads == MEMORY)]
     if not training:
         return None
     steps, measured, labels, details = [], [], [], []

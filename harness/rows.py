@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from harness.figures import run_figures
 from pipelines.errors import UserInputError
+from pipelines.executors import EXECUTORS
+from pipelines.train.placement import DEVICES
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,8 @@ def _baseline_key(mode: str, peers: dict[tuple, float], groups: dict[tuple, list
     if named:
         return min(named, key=peers.get)
     if mode == "sweep":
-        serial = [k for k in peers if k[3] == "sweep-serial"]
+        serial = [k for k in peers if k[3] == f"sweep-{EXECUTORS.entries()[0].value.variant}"]  # the baseline's
         if serial:
             return min(serial, key=peers.get)
-    cpu = [k for k in peers if groups[k][0]["device"] == "cpu"]
+    cpu = [k for k in peers if groups[k][0]["device"] in DEVICES and DEVICES[groups[k][0]["device"]].gpus == 0]
     return min(cpu, key=peers.get) if cpu else None

@@ -26,6 +26,7 @@ from pipelines.data.shards import ShardSource, ShardSplit, naming_bad_input
 from pipelines.data.source import ImageFolderSource, Split
 from pipelines.engines import EngineSettings
 from pipelines.errors import UserInputError
+from pipelines.settings import setting
 from pipelines.lth.masks import MaskSpec, compute_masks
 from pipelines.train.model import build_model, kernel_values
 from pipelines.train.placement import PlacementSpec, place
@@ -36,21 +37,21 @@ StepCallback = Callable[[int, int], None]  # (steps done, steps planned)
 VERDICT_WARMUP = 3  # untimed steps before each verdict measurement
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunSettings:
     source: ImageFolderSource | ShardSource
     workload: Workload
-    steps: int
-    warmup: int
-    seed: int = 0
-    cache_dir: Path | None = None
+    steps: int = setting(50, "Timed steps.")
+    warmup: int = setting(5, "Untimed steps before them (*-cached adds one epoch to fill its cache).")
+    seed: int = setting(0, "Data order, initialization and synthetic batches.")
+    cache_dir: Path | None = setting(None, "*-cached: cache decoded images in a file there instead of in memory.")
     logical_devices: int | None = None
     precision: str = "float32"
     jit: bool = False
-    workers: int = 2  # sweep variants: workers of the executor
-    sample_interval_s: float = 0.25  # the monitor's period; 0 runs without it
+    workers: int = setting(2, "sweep-*: the executor's workers.")
+    sample_interval_s: float = setting(0.25, "Seconds between GPU/CPU samples; 0 runs without the monitor.")
     profile_root: Path | None = None  # training: profile steps after the timed ones into a folder here
-    profile_steps: int = 5
+    profile_steps: int = setting(5, "Training, with --profile: steps profiled after the timed ones.")
     verdict: bool = True  # training: measure the model ceiling and the pipeline supply after the run
 
     def validate(self) -> None:

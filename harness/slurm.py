@@ -29,15 +29,16 @@ import jinja2
 from harness.machine import PROJECT_ROOT
 from pipelines import atomic
 from pipelines.errors import UserInputError
+from pipelines.registry import Registry
+from pipelines.settings import setting
+from pipelines.train.placement import DEVICES, device_with_gpus
 
 TEMPLATES = PROJECT_ROOT / "slurm"
-KINDS = {
-    "train-4gpu": "dense training on one node with four GPUs, then the masks (--prepare-only)",
-    "sweep-mpi": "the tickets as MPI ranks over N nodes, one rank per GPU, started by srun",
-    "spark-cluster": "a Spark standalone cluster inside the allocation, running the offline preprocessing",
-    "sweep-array": "the tickets as a job array, one GPU per task, each task a shard of the plan",
-}
-DEFAULT_NODES = {"train-4gpu": 1, "sweep-mpi": 20, "spark-cluster": 4, "sweep-array": 1}
+KINDS: Registry[int] = Registry("job template")  # kind (slurm/<kind>.sbatch.j2) -> its default node count
+KINDS.add("train-4gpu", 1, "dense training on one node with four GPUs, then the masks (--prepare-only)")
+KINDS.add("sweep-mpi", 20, "the tickets as MPI ranks over N nodes, one rank per GPU, started by srun")
+KINDS.add("spark-cluster", 4, "a Spark standalone cluster inside the allocation, running the offline preprocessing")
+KINDS.add("sweep-array", 1, "the tickets as a job array, one GPU per task, each task a shard of the plan")
 
 SBATCH_WORD = "letters, digits and . _ - +"  # no space, quote, #, % or /: sbatch reads it as one plain word
 _SBATCH_VALUES = {  # option: (pattern, what it may hold)
@@ -62,27 +63,27 @@ _COUNTS = {  # JobOptions field: the least value
 @dataclass(frozen=True)
 class JobOptions:
     kind: str
-    nodes: int | None = None  # default per kind: DEFAULT_NODES
-    gpus_per_node: int = 4
-    tasks_per_node: int | None = None  # default: one per GPU, or 1 without GPUs
-    cpus_per_task: int | None = None
-    partition: str | None = None
-    account: str | None = None
-    time: str = "24:00:00"
-    job_name: str | None = None
-    scratch: str = "${SCRATCH:-$HOME}/lth-harness"
-    search: str = "search"  # the folder under --scratch, a literal name
-    array_tasks: int = 100
-    max_concurrent: int | None = None
+    nodes: int | None = setting(None, "Nodes (default per kind: train-4gpu 1, sweep-mpi 20, spark-cluster 4).")
+    gpus_per_node: int = setting(4, "0 for CPU-only nodes.")
+    tasks_per_node: int | None = setting(None, "sweep-mpi ranks per node (default: one per GPU, or 1).")
+    cpus_per_task: int | None = setting(None)
+    partition: str | None = setting(None)
+    account: str | None = setting(None)
+    time: str = setting("24:00:00", "A SLURM time limit.")
+    job_name: str | None = setting(None, "Default: lth-KIND.")
+    scratch: str = setting("${SCRATCH:-$HOME}/lth-harness",
+                           "Shared folder for the search, a shell expression evaluated on the node.")
+    search: str = setting("search", "The search's folder under --scratch (a literal name).")
+    array_tasks: int = setting(100, "sweep-array: tasks in the array.")
+    max_concurrent: int | None = setting(None, "sweep-array: tasks running at once (%N).")
     spark_port: int = 7077
     lth: dict = field(default_factory=dict)  # data, workload, epochs, rewinds, sparsities, scope, seed
 
     def validate(self) -> None:
-        if self.kind not in KINDS:
-            raise UserInputError(f"unknown job template {self.kind!r}: choose one of {', '.join(KINDS)}")
+        KINDS.entry(self.kind)
         self._check_counts()
-        if self.kind == "train-4gpu" and self.gpus_per_node not in (0, 1, 4):
-            raise UserInputError("train-4gpu trains on 4 GPUs (gpu4), 1 (gpu1) or none (cpu): "
+        if self.kind == "train-4gpu" and device_with_gpus(self.gpus_per_node) is None:
+            raise UserInputError(f"train-4gpu trains on {_devices_by_gpus()}: "
                                  f"--gpus-per-node {self.gpus_per_node} is none of these")
         self._check_texts()
         check_scratch(self.scratch)
@@ -116,7 +117,15 @@ class JobOptions:
 
     @property
     def device(self) -> str:
-        return {0: "cpu", 1: "gpu1", 4: "gpu4"}[self.gpus_per_node]
+        return device_with_gpus(self.gpus_per_node)
+
+
+def _devices_by_gpus() -> str:
+    """The registered devices as GPU counts, most first: "4 GPUs (gpu4), 1 (gpu1) or none (cpu)"."""
+    entries = sorted(DEVICES.entries(), key=lambda e: -e.value.gpus)
+    words = [f"{e.value.gpus or 'none'} ({e.name})" for e in entries]
+    words[0] = words[0].replace(" (", " GPUs (", 1) if entries[0].value.gpus else words[0]
+    return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
 
 
 def refuse_control_characters(option: str, value: str) -> None:
@@ -172,7 +181,7 @@ def render(options: JobOptions) -> str:
     environment.filters["q"] = lambda value: shlex.quote(str(value))
     from pipelines.train.workloads import get_workload
 
-    nodes = options.nodes or DEFAULT_NODES[options.kind]
+    nodes = options.nodes or KINDS[options.kind]
     return environment.get_template(f"{options.kind}.sbatch.j2").render(
         kind=options.kind, rendered_on=time.strftime("%Y-%m-%d"), job_name=options.job_name or f"lth-{options.kind}",
         partition=options.partition, account=options.account, time=options.time, nodes=nodes,
@@ -181,7 +190,7 @@ def render(options: JobOptions) -> str:
         spark_port=options.spark_port, project=PROJECT_ROOT, harness=Path(sys.executable).with_name("harness"),
         scratch=options.scratch, search=options.search, lth_args=lth_arguments(options.lth),
         device=options.device if options.kind == "train-4gpu" else "cpu",
-        rank_device="gpu1" if options.gpus_per_node else "cpu", data=str(Path(options.lth["data"]).resolve()),
+        rank_device=device_with_gpus(1 if options.gpus_per_node else 0), data=str(Path(options.lth["data"]).resolve()),
         image_size=get_workload(options.lth["workload"]).image_size,
     )
 

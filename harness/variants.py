@@ -1,81 +1,78 @@
-"""The named variants `harness run` measures: a device and a data pipeline composed into one run.
+"""The named variants `harness run` measures: stage choices composed into one run, read from their registries.
 
-`<device>-<pipeline>` trains MobileNetV2 on cpu, gpu1 or gpu4 fed by that pipeline, and
-`<device>-synthetic` on in-memory tensors (the model's ceiling); `cpu-synthetic-masked` and
-`cpu-synthetic-constraint` hold a pruning mask, priced against `cpu-synthetic-zeroed` (the same
-zeros, not held) and `cpu-synthetic`; `data-<pipeline>` runs the
-pipeline alone, no model, to measure what it can supply; `preprocess-<engine>` times the offline
-job that writes the shards `*-offline` reads; `sweep-<executor>` times a small ticket grid through
-`harness lth` with that executor.
+`<device>-<pipeline>` trains MobileNetV2 on that device (pipelines.train.placement.DEVICES) fed by
+that pipeline (pipelines.data.online.PIPELINES), `<device>-synthetic` on in-memory tensors (the
+model's ceiling); `cpu-synthetic-<masking>` holds an 80% layer-wise pruning mask by each masking
+method (pipelines.train.masking.MASKINGS: `masked`, `constraint`, and `zeroed`, the same zeros not
+held, which prices the holding); `data-<pipeline>` runs the pipeline alone, no model, to measure
+what it can supply; `preprocess-<engine>` times the offline job that writes the shards `*-offline`
+reads (pipelines.engines.ENGINES); `sweep-<executor>` times a small ticket grid through `harness lth`
+with that executor (pipelines.executors.EXECUTORS), or with each ticket fit another way
+(pipelines.train.fits.FITS: `sweep-elephas`). The catalogue is made on each call, so a choice
+registered at run time is a variant at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from pipelines.data.online import MEMORY, PIPELINES
+from pipelines.engines import ENGINES
 from pipelines.errors import UserInputError
+from pipelines.executors import EXECUTORS
+from pipelines.train.fits import FITS
+from pipelines.train.masking import MASKINGS
+from pipelines.train.placement import DEVICES
 
-PIPELINE_SUMMARIES = {
-    "naive": "a one-thread Python generator decoding with PIL",
-    "parallel": "tf.data map(AUTOTUNE) + prefetch",
-    "vectorized": "tf.data batch, then one map per batch",
-    "cached": "decoded images cached (memory, or --cache-dir); the first epoch fills it",
-    "prefetched": "parallel, prefetching batches onto the GPU where there is one",
-    "offline": "preprocessed TFRecord shards (harness data preprocess)",
-}
-DEVICE_SUMMARIES = {
-    "cpu": "train on the CPU",
-    "gpu1": "train on one GPU (OneDeviceStrategy)",
-    "gpu4": "train on four GPUs (MirroredStrategy)",
-}
-MASKINGS = {
-    "zeroed": ("none", "an 80% layer-wise mask's weights zeroed once, not held (prices the holding)"),
-    "masked": ("gradient", "an 80% layer-wise mask held by masking gradients in the compiled step"),
-    "constraint": ("constraint", "an 80% layer-wise mask held by a Keras kernel constraint"),
-}
+CEILING_DEVICE, CEILING_PIPELINE = "cpu", "synthetic"  # where the masking variants price a mask
+SWEEP_GRID = "a grid of 4 ticket jobs (2 masks x 2 rewinds)"
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str
     summary: str
-    mode: str  # "train": fit the model; "data": run the pipeline alone; "preprocess": the offline job
+    mode: str  # "train": fit the model; "data": run the pipeline alone; "preprocess": the offline job; "sweep"
     device: str
     pipeline: str
-    engine: str | None = None  # preprocess: spark or local
-    masking: str | None = None  # train: hold a pruning mask this way (pipelines.lth.masking)
-    executor: str | None = None  # sweep: the executor that runs the ticket grid
+    engine: str | None = None  # preprocess: an engine of ENGINES
+    masking: str | None = None  # train: hold a pruning mask this way (MASKINGS)
+    executor: str | None = None  # sweep: what `harness lth --executor` gets (sweep_choices)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
-SWEEPS = (
-    ("serial", "serial", "one job after another (the baseline)"),
-    ("mp", "multiprocessing", "on a pool of --workers processes"),
-    ("mpi", "mpi", "on --workers MPI ranks (mpiexec)"),
-    ("elephas", "elephas", "each job data-parallel with Elephas over --workers Spark partitions"),
-)
+def sweep_choices() -> dict[str, str]:
+    """What `harness lth --executor` takes, with summaries: every executor, then every way to fit a
+    ticket other than in process (its tickets then run one after another)."""
+    choices = {e.name: e.summary for e in EXECUTORS.entries()}
+    choices.update({f.name: f"each ticket fit {f.summary}, one after another" for f in FITS.entries()
+                    if f.name != "keras"})
+    return choices
 
 
-def _catalogue() -> dict[str, Variant]:
-    variants = [Variant(f"{d}-{p}", f"{ds}, fed by {ps}", "train", d, p)
-                for d, ds in DEVICE_SUMMARIES.items() for p, ps in PIPELINE_SUMMARIES.items()]
-    variants += [Variant(f"{d}-synthetic", f"{ds} on in-memory synthetic tensors: the model's ceiling", "train", d,
-                         "synthetic") for d, ds in DEVICE_SUMMARIES.items()]
-    variants += [Variant(f"cpu-synthetic-{name}", f"train on the CPU on synthetic tensors with {summary}", "train",
-                         "cpu", "synthetic", masking=masking) for name, (masking, summary) in MASKINGS.items()]
-    variants += [Variant(f"data-{p}", f"the pipeline alone: {s}", "data", "cpu", p)
-                 for p, s in PIPELINE_SUMMARIES.items()]
-    variants += [Variant(f"preprocess-{e}", f"offline preprocessing to shards at the workload's size, {s}",
-                         "preprocess", "cpu", "offline", engine=e)
-                 for e, s in (("spark", "on Spark in local mode"), ("local", "on a local process pool"))]
-    variants += [Variant(f"sweep-{short}", f"a grid of 4 ticket jobs (2 masks x 2 rewinds) {summary}", "sweep", "cpu",
-                         "parallel", executor=executor) for short, executor, summary in SWEEPS]
+def catalogue() -> dict[str, Variant]:
+    fed = [p for p in PIPELINES.entries() if p.value.reads != MEMORY]
+    variants = [Variant(f"{d.name}-{p.name}", f"{d.summary}, fed by {p.summary}", "train", d.name, p.name)
+                for d in DEVICES.entries() for p in fed]
+    variants += [Variant(f"{d.name}-{p.name}", f"{d.summary} on {p.summary}", "train", d.name, p.name)
+                 for d in DEVICES.entries() for p in PIPELINES.entries() if p.value.reads == MEMORY]
+    variants += [Variant(f"{CEILING_DEVICE}-{CEILING_PIPELINE}-{m.value.variant}",
+                         f"{DEVICES.summary(CEILING_DEVICE)} on synthetic tensors, an 80% layer-wise mask {m.summary}",
+                         "train", CEILING_DEVICE, CEILING_PIPELINE, masking=m.name) for m in MASKINGS.entries()]
+    variants += [Variant(f"data-{p.name}", f"the pipeline alone: {p.summary}", "data", CEILING_DEVICE, p.name)
+                 for p in fed]
+    variants += [Variant(f"preprocess-{e.name}", f"offline preprocessing to shards at the workload's size, {e.summary}",
+                         "preprocess", CEILING_DEVICE, "offline", engine=e.name) for e in ENGINES.entries()]
+    short = {e.name: e.value.variant for e in EXECUTORS.entries()}
+    variants += [Variant(f"sweep-{short.get(name, name)}", f"{SWEEP_GRID}: {summary}", "sweep", CEILING_DEVICE,
+                         "parallel", executor=name) for name, summary in sweep_choices().items()]
     return {v.name: v for v in variants}
 
 
-VARIANTS = _catalogue()
-
-
 def get_variant(name: str) -> Variant:
-    if name not in VARIANTS:
-        raise UserInputError(f"unknown variant {name!r}: known variants are {', '.join(VARIANTS)}")
-    return VARIANTS[name]
+    variants = catalogue()
+    if name not in variants:
+        raise UserInputError(f"unknown variant {name!r}: known variants are {', '.join(variants)}")
+    return variants[name]

@@ -9,19 +9,9 @@ the two; when it gets clearly less than both, the two competed for the same core
 from __future__ import annotations
 
 from harness.timing import StepClock, drain, keras_step_callback
+from pipelines.data.online import PIPELINES, SHARDS
+from pipelines.train.placement import DEVICES, larger_device
 
-NEXT_PIPELINE = {  # the next pipeline to try when this one starves the model
-    "naive": "parallel",
-    "parallel": "vectorized",
-    "vectorized": "offline",
-    "prefetched": "offline",
-    "cached": "offline",
-}
-MODEL_BOUND_ADVICE = {
-    "cpu": "more compute would: try gpu1",
-    "gpu1": "more devices (gpu4), --precision mixed_float16 or --jit would",
-    "gpu4": "--precision mixed_float16, --jit or more nodes would",
-}
 SHARED_CORES = 0.85  # a run below this share of min(ceiling, supply) lost time to contention
 
 
@@ -38,6 +28,15 @@ def measure_supply(dataset, steps: int, warmup: int, batch_size: int) -> float:
     return drain(dataset, warmup + steps).stats(warmup, batch_size).images_per_s
 
 
+def model_bound_advice(device: str) -> str:
+    """What buys speed when the model bounds the run: the next larger device, then precision and XLA."""
+    larger = larger_device(device)
+    if DEVICES[device].gpus == 0:
+        return f"more compute would: try {larger}" if larger else "more cores or nodes would"
+    return (f"more devices ({larger}), --precision mixed_float16 or --jit would" if larger
+            else "--precision mixed_float16, --jit or more nodes would")
+
+
 def judge(run: float, ceiling: float, supply: float, device: str, pipeline: str,
           input_bound_pct: float | None = None) -> dict:
     """The bound, the share of step time spent waiting for data, and one line of advice.
@@ -47,7 +46,8 @@ def judge(run: float, ceiling: float, supply: float, device: str, pipeline: str,
     data takes ceiling/run times as long, so the wait is 1 - run/ceiling of it. (When the model
     bounds the run, the gap to the ceiling is contention, not waiting, and is left unestimated.)
     """
-    better = NEXT_PIPELINE.get(pipeline)
+    better = PIPELINES[pipeline].faster
+    ahead = next(p.name for p in PIPELINES.entries() if p.value.reads == SHARDS)  # decodes ahead of time
     if supply < ceiling:
         bound = "input"
         wait = input_bound_pct if input_bound_pct is not None else max(0.0, 100 * (1 - run / ceiling))
@@ -59,13 +59,13 @@ def judge(run: float, ceiling: float, supply: float, device: str, pipeline: str,
         wait = input_bound_pct
         advice = (f"shared cores: alone, the model takes {ceiling:.0f} and the pipeline supplies {supply:.0f} "
                   f"images/s; together they get {run:.0f}, because decoding competes with training for the CPU; "
-                  + (f"try {device}-offline to decode ahead of time" if pipeline != "offline"
+                  + (f"try {device}-{ahead} to decode ahead of time" if pipeline != ahead
                      else "give each worker more cores"))
     else:
         bound = "model"
         wait = input_bound_pct
         advice = (f"model-bound: the pipeline supplies {supply / ceiling:.1f}x what the model takes, so a faster "
-                  f"pipeline buys nothing; {MODEL_BOUND_ADVICE[device]}")
+                  f"pipeline buys nothing; {model_bound_advice(device)}")
     return {"bound": bound, "advice": advice, "run_images_per_s": run, "model_ceiling_images_per_s": ceiling,
             "pipeline_supply_images_per_s": supply, "input_wait_pct": wait,
             "input_wait_source": None if wait is None else "profile" if input_bound_pct is not None else "throughputs",

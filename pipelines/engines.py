@@ -15,20 +15,19 @@ from typing import Any, Callable, Sequence
 
 from pipelines.errors import UserInputError
 from pipelines.lifeline import die_with_parent
-
-ENGINES = ("spark", "local")
+from pipelines.registry import Registry
+from pipelines.settings import setting
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    engine: str = "local"
-    workers: int | None = None  # local: processes; default one per usable core
-    spark_master: str | None = None  # spark: default local[*]
+    engine: str = setting("spark", "Where the tasks run.", choices=lambda: ENGINES.names())
+    workers: int | None = setting(None, "local: processes (default: one per usable core).")
+    spark_master: str | None = setting(None, "spark: a cluster's master URL (default: local[*]).")
     quiet: bool = True
 
     def validate(self) -> None:
-        if self.engine not in ENGINES:
-            raise UserInputError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        ENGINES.entry(self.engine)
         if self.workers is not None and self.workers < 1:
             raise UserInputError("--workers must be at least 1")
 
@@ -42,9 +41,7 @@ def map_tasks(func: Callable[[Any], Any], tasks: Sequence, settings: EngineSetti
     settings.validate()
     if not tasks:
         return []
-    if settings.engine == "spark":
-        return _on_spark(func, tasks, settings, progress)
-    return _on_pool(func, tasks, settings, progress)
+    return ENGINES[settings.engine](func, tasks, settings, progress)
 
 
 def _on_pool(func, tasks, settings: EngineSettings, progress: Progress | None) -> list:
@@ -98,3 +95,8 @@ def _watch_spark(context, total: int, progress: Progress, stop: threading.Event)
             if info:
                 done += info.numCompletedTasks
         progress(min(done, total), total)
+
+
+ENGINES: Registry[Callable] = Registry("engine")
+ENGINES.add("spark", _on_spark, "Spark (local mode unless --spark-master names a cluster)")
+ENGINES.add("local", _on_pool, "a local process pool")

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from pipelines.data import online
+from pipelines.data.online import cached
 from pipelines.data.preprocess import PreprocessSettings, preprocess
 from pipelines.data.shards import ShardSource
 from pipelines.data.source import ImageFolderSource
@@ -68,7 +69,7 @@ def test_cached_shuffles_within_each_epoch(split):
 
 def test_memory_cache_larger_than_free_memory_is_refused():
     with pytest.raises(UserInputError, match="needs .* GiB but .* GiB is free: pass --cache-dir"):
-        online.check_memory_cache_fits(10**9, 224)
+        cached.check_memory_cache_fits(10**9, 224)
 
 
 def test_offline_yields_the_same_examples_as_the_image_files(split, shards):

@@ -7,7 +7,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from harness.cli.options import command_options, number_list
+from harness.cli.fields import LiveChoice, field_option, options
+from harness.cli.lth import GRID_OPTIONS
+from harness.cli.options import command_options
+from harness.slurm import KINDS, JobOptions
 from harness.cli.output import emit_json, stdout
 from harness.planner import LIMITS, MAX_SECONDS, MAX_TICKETS, load_model, read_record, record_epochs
 from harness.planner import plan as plan_sweep
@@ -66,27 +69,13 @@ def slurm():
 
 
 @slurm.command("render")
-@click.argument("kind", type=click.Choice(["train-4gpu", "sweep-mpi", "spark-cluster", "sweep-array"]))
-@click.option("--nodes", type=int, default=None, help="Nodes (default: train-4gpu 1, sweep-mpi 20, spark-cluster 4).")
-@click.option("--gpus-per-node", type=int, default=4, show_default=True, help="0 for CPU-only nodes.")
-@click.option("--tasks-per-node", type=int, default=None, help="sweep-mpi ranks per node (default: one per GPU).")
-@click.option("--cpus-per-task", type=int, default=None)
-@click.option("--partition", default=None)
-@click.option("--account", default=None)
-@click.option("--time", "time_limit", default="24:00:00", show_default=True)
-@click.option("--job-name", default=None)
-@click.option("--scratch", default="${SCRATCH:-$HOME}/lth-harness", show_default=True,
-              help="Shared folder for the search, a shell expression evaluated on the node.")
-@click.option("--search", default="search", show_default=True, help="The search's folder under --scratch.")
-@click.option("--array-tasks", type=int, default=100, show_default=True, help="sweep-array: tasks in the array.")
-@click.option("--max-concurrent", type=int, default=None, help="sweep-array: tasks running at once (%N).")
-@click.option("--data", type=click.Path(path_type=Path), default=Path("data/default"), show_default=True)
-@click.option("--workload", default="small", show_default=True)
-@click.option("--epochs", type=int, default=4, show_default=True)
-@click.option("--rewind", "rewinds", default="0,1,2", show_default=True, callback=number_list(int))
-@click.option("--sparsity", "sparsities", default="0.5,0.8,0.9", show_default=True, callback=number_list(float))
-@click.option("--scope", type=click.Choice(["global", "layer"]), default="global", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.argument("kind", type=LiveChoice(KINDS))
+@options(*(field_option(JobOptions, name) for name in (
+    "nodes", "gpus_per_node", "tasks_per_node", "cpus_per_task", "partition", "account")))
+@field_option(JobOptions, "time", "--time", "time_limit")
+@options(*(field_option(JobOptions, name) for name in (
+    "job_name", "scratch", "search", "array_tasks", "max_concurrent")))
+@GRID_OPTIONS
 @click.option("--out", "script", type=click.Path(path_type=Path), default=None,
               help="Write the script here (default: print it).")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (it keeps its mode).")
@@ -100,7 +89,7 @@ def slurm_render(kind: str, nodes, gpus_per_node, tasks_per_node, cpus_per_task,
     take letters, digits and . _ - + (partitions comma-separated), --time a SLURM time; --scratch may
     read variables ($NAME, ${NAME}, ${NAME:-default}) but not run commands.
     """
-    from harness.slurm import JobOptions, render, write_script
+    from harness.slurm import render, write_script
     from pipelines.outputs import writable_file
     from pipelines.train.workloads import get_workload
 

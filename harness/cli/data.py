@@ -8,8 +8,13 @@ from pathlib import Path
 
 import click
 
+from harness.cli.fields import field_option, options
 from harness.cli.options import command_options
 from harness.cli.output import emit_json, progress_bar, stdout
+from pipelines.data.download import DownloadSettings
+from pipelines.data.preprocess import PreprocessSettings
+from pipelines.data.synth import SynthSpec
+from pipelines.engines import EngineSettings
 
 
 @click.group()
@@ -19,14 +24,11 @@ def data():
 
 @data.command()
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--classes", type=int, default=10, show_default=True)
-@click.option("--train-per-class", type=int, default=100, show_default=True)
-@click.option("--val-per-class", type=int, default=20, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@options(*(field_option(SynthSpec, name) for name in ("classes", "train_per_class", "val_per_class", "seed")))
 @command_options
 def synth(out: Path, classes: int, train_per_class: int, val_per_class: int, seed: int, as_json: bool):
     """Write the embedded default data set: a learnable ImageNet-layout JPEG tree, same seed same bytes."""
-    from pipelines.data.synth import SynthSpec, build
+    from pipelines.data.synth import build
 
     spec = SynthSpec(classes=classes, train_per_class=train_per_class, val_per_class=val_per_class, seed=seed)
     with progress_bar(f"synth {out}") as bar:
@@ -44,14 +46,10 @@ def synth(out: Path, classes: int, train_per_class: int, val_per_class: int, see
 def engine_options(func):
     """--engine, --workers and --spark-master for the offline jobs."""
 
-    @click.option("--engine", type=click.Choice(["spark", "local"]), default="spark", show_default=True,
-                  help="Spark (local mode unless --spark-master) or a local process pool.")
-    @click.option("--workers", type=int, default=None, help="local: processes (default: one per core).")
-    @click.option("--spark-master", default=None, help="spark: cluster master URL (default local[*]).")
+    @options(*(field_option(EngineSettings, name) for name in ("engine", "workers", "spark_master")))
     @functools.wraps(func)
     def wrapper(*args, engine: str, workers: int | None, spark_master: str | None, **kwargs):
         from harness.quiet import is_verbose
-        from pipelines.engines import EngineSettings
 
         settings = EngineSettings(engine=engine, workers=workers, spark_master=spark_master, quiet=not is_verbose())
         return func(*args, engine=settings, **kwargs)
@@ -62,15 +60,12 @@ def engine_options(func):
 @data.command()
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--size", type=int, default=224, show_default=True,
-              help="Square image size in the shards, 16 to 1024 pixels.")
-@click.option("--shards", type=int, default=None, help="Train shards (default: ~1 per 1,000 images, 2 per core).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Deals examples to shards.")
+@options(*(field_option(PreprocessSettings, name) for name in ("size", "shards", "seed")))
 @engine_options
 @command_options
 def preprocess(src: Path, out: Path, size: int, shards: int | None, seed: int, engine, as_json: bool):
     """Decode, convert to RGB, resize and write SRC as TFRecord shards plus manifest.json in OUT."""
-    from pipelines.data.preprocess import PreprocessSettings, preprocess as run_preprocess
+    from pipelines.data.preprocess import preprocess as run_preprocess
 
     settings = PreprocessSettings(size=size, shards=shards, seed=seed)
     with progress_bar(f"preprocess ({engine.engine})") as bar:
@@ -99,15 +94,12 @@ def printable(path: str) -> str:
 @data.command()
 @click.argument("urls", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per socket operation.")
-@click.option("--retries", type=int, default=3, show_default=True,
-              help="Extra attempts after timeouts, connection errors, 5xx and truncated bodies.")
-@click.option("--connections", type=int, default=8, show_default=True, help="Concurrent requests per task.")
+@options(*(field_option(DownloadSettings, name) for name in ("timeout", "retries", "connections")))
 @engine_options
 @command_options
 def download(urls: Path, out: Path, timeout: float, retries: int, connections: int, engine, as_json: bool):
     """Fetch the images of URLS (ImageNet's fall11_urls.txt format) into OUT/<wnid>/<id>.JPEG."""
-    from pipelines.data.download import DownloadSettings, download as run_download
+    from pipelines.data.download import download as run_download
 
     settings = DownloadSettings(timeout=timeout, retries=retries, connections=connections)
     with progress_bar(f"download ({engine.engine})") as bar:

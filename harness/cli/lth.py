@@ -9,42 +9,51 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from harness.cli.options import command_options, number_list, placement_flags, refuse_inapplicable
+from harness.cli.fields import LiveChoice, field_option, options
+from harness.cli.options import command_options, given, placement_flags, refuse_inapplicable
 from harness.cli.output import emit_json, progress_bar, stderr, stdout
 from harness.quiet import preload_tensorflow
+from harness.variants import sweep_choices
 from pipelines.errors import UserInputError
+from pipelines.executors import ExecutorSettings
+from pipelines.lth.config import LthConfig
+from pipelines.train.fits import FitSettings
+from pipelines.train.placement import PlacementSpec
+
+
+GRID_OPTIONS = options(  # the search grid: `slurm render` takes the same options
+    field_option(LthConfig, "data", type=click.Path(path_type=Path)),
+    field_option(LthConfig, "workload"),
+    field_option(LthConfig, "epochs"),
+    field_option(LthConfig, "rewinds", "--rewind"),
+    field_option(LthConfig, "sparsities", "--sparsity"),
+    field_option(LthConfig, "scope"),
+    field_option(LthConfig, "seed"),
+)
 
 
 @click.command()
-@click.option("--data", type=click.Path(path_type=Path), default=Path("data/default"), show_default=True,
-              help="ImageNet-layout folder (train/ and val/), or preprocessed shards.")
-@click.option("--workload", default="small", show_default=True)
-@click.option("--epochs", type=int, default=4, show_default=True, help="Dense training epochs.")
-@click.option("--rewind", "rewinds", default="0,1,2", show_default=True, callback=number_list(int),
-              help="Rewind epochs (late resetting); 0 is the initialization.")
-@click.option("--sparsity", "sparsities", default=None, callback=number_list(float),
-              help="Target sparsities, e.g. 0.5,0.8,0.9 (default 0.5,0.8,0.9 unless --threshold).")
-@click.option("--threshold", "thresholds", default=None, callback=number_list(float),
-              help="Absolute magnitudes to prune at or below, instead of sparsities (global scope).")
-@click.option("--scope", type=click.Choice(["global", "layer"]), default="global", show_default=True)
-@click.option("--schedule", type=click.Choice(["oneshot", "iterative"]), default="oneshot", show_default=True)
-@click.option("--control", type=click.Choice(["none", "random"]), default="none", show_default=True,
-              help="random: also train each mask from a fresh random initialization.")
-@click.option("--allow-collapse", is_flag=True, help="Train masks that prune whole layers (warns instead of refusing).")
-@click.option("--masking", type=click.Choice(["gradient", "constraint"]), default="gradient", show_default=True)
-@click.option("--executor", type=click.Choice(["serial", "multiprocessing", "mpi", "elephas"]), default="serial",
-              show_default=True, help="How tickets run (mpi: relaunches itself under mpiexec unless already there).")
-@click.option("--workers", type=int, default=2, show_default=True,
-              help="multiprocessing: processes; mpi: ranks when relaunching; elephas: Spark partitions.")
-@click.option("--threads", type=int, default=None,
-              help="TensorFlow threads per job (default: all cores; multiprocessing and mpi: cores / workers).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for checkpoints, masks, results.")
-@click.option("--device", type=click.Choice(["cpu", "gpu1", "gpu4"]), default="cpu", show_default=True)
-@click.option("--spark-master", default=None, help="elephas: a Spark cluster's master URL (default: local mode).")
-@click.option("--prepare-only", is_flag=True, help="Stop after the dense run and the masks (a cluster's training job).")
-@click.option("--shard", default=None,
-              help="I/N: run only every N-th one-shot ticket from the I-th, in a prepared folder (a job array task).")
+@GRID_OPTIONS
+@options(
+    field_option(LthConfig, "thresholds", "--threshold"),
+    field_option(LthConfig, "schedule"),
+    click.option("--control", type=click.Choice(["none", "random"]), default="none", show_default=True,
+                 help="random: also train each mask from a fresh random initialization."),
+    field_option(LthConfig, "allow_collapse"),
+    field_option(LthConfig, "masking"),
+    field_option(ExecutorSettings, "executor", type=LiveChoice(lambda: sweep_choices()),
+                 help="How tickets run: an executor (mpi relaunches itself under mpiexec unless already there), "
+                      "or a way to fit each ticket, one after another."),
+    field_option(ExecutorSettings, "workers"),
+    field_option(PlacementSpec, "threads"),
+    field_option(LthConfig, "out", type=click.Path(path_type=Path), required=True),
+    field_option(PlacementSpec, "device"),
+    field_option(FitSettings, "spark_master"),
+    click.option("--prepare-only", is_flag=True,
+                 help="Stop after the dense run and the masks (a cluster's training job)."),
+    click.option("--shard", default=None,
+                 help="I/N: run only every N-th one-shot ticket from the I-th, in a prepared folder (a job array task)."),
+)
 @placement_flags
 @command_options
 def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds, scope: str, schedule: str,
@@ -53,10 +62,8 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
         as_json: bool):
     """Train dense with a rewind grid, prune by magnitude, retrain every (mask, rewind) ticket."""
     from pipelines.data.shards import open_source
-    from pipelines.lth.config import LthConfig
     from pipelines.lth.plan import Shard
     from pipelines.outputs import writable_folder
-    from pipelines.train.placement import PlacementSpec
     from pipelines.train.workloads import get_workload
 
     refuse_inapplicable({
@@ -70,8 +77,8 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
     if chosen_shard and prepare_only:
         raise UserInputError("--prepare-only and --shard are two stages: give one of them")
     from harness.quiet import is_verbose
-    from pipelines.executors import ExecutorSettings, mpi
-    from pipelines.train.fits import FITS, FitSettings
+    from pipelines.executors import mpi
+    from pipelines.train.fits import FITS
 
     if executor in FITS:  # a way to fit each ticket (elephas), the tickets one after another
         runner, fit = ExecutorSettings("serial"), FitSettings(executor, workers, spark_master, not is_verbose())
@@ -79,7 +86,7 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
         runner, fit = ExecutorSettings(executor, workers), FitSettings(quiet=not is_verbose())
     config = LthConfig(
         data=str(data.resolve()), out=str(out.resolve()), workload=workload, epochs=epochs, rewinds=rewinds,
-        sparsities=sparsities if (sparsities or thresholds) else (0.5, 0.8, 0.9), thresholds=thresholds,
+        sparsities=() if thresholds and not given("sparsities") else sparsities, thresholds=thresholds,
         scope=scope, schedule=schedule, control=control == "random", allow_collapse=allow_collapse,
         masking=masking, seed=seed, placement=PlacementSpec(device=device, threads=threads, **placement_flags),
         fit=fit,

@@ -7,8 +7,10 @@ import functools
 import click
 from click.core import ParameterSource
 
+from harness.cli.fields import field_option, options
 from harness.quiet import silence
 from pipelines.errors import UserInputError
+from pipelines.train.placement import PlacementSpec
 
 
 class InputError(click.ClickException):
@@ -41,17 +43,19 @@ def command_options(func):
 def placement_flags(func):
     """--logical-devices, --precision and --jit, passed on as `placement_flags` (a dict)."""
 
-    @click.option("--logical-devices", type=int, default=None,
-                  help="Run a GPU placement on N logical CPU devices (labelled so, never a GPU figure).")
-    @click.option("--precision", type=click.Choice(["float32", "mixed_float16"]), default="float32",
-                  show_default=True, help="mixed_float16 needs GPUs.")
-    @click.option("--jit", is_flag=True, help="XLA-compile the training step (GPUs).")
+    @options(*(field_option(PlacementSpec, name) for name in ("logical_devices", "precision", "jit")))
     @functools.wraps(func)
     def wrapper(*args, logical_devices: int | None, precision: str, jit: bool, **kwargs):
         flags = {"logical_devices": logical_devices, "precision": precision, "jit": jit}
         return func(*args, placement_flags=flags, **kwargs)
 
     return wrapper
+
+
+def given(name: str) -> bool:
+    """Whether the person typed the option (or set its variable), rather than taking its default."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
 def refuse_inapplicable(reasons: dict[str, str | None]) -> None:
@@ -61,22 +65,7 @@ def refuse_inapplicable(reasons: dict[str, str | None]) -> None:
     does; options left at their defaults are never refused.
     """
     ctx = click.get_current_context()
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     for name, reason in reasons.items():
-        if reason and ctx.get_parameter_source(name) in given:
+        if reason and given(name):
             flag = next(p.opts[0] for p in ctx.command.params if p.name == name)
             raise UserInputError(f"{flag} {reason}")
-
-
-def number_list(kind):
-    """A click callback parsing "0.5,0.8,0.9" into a tuple of `kind`."""
-
-    def parse(ctx, param, value):
-        if value is None:
-            return ()
-        try:
-            return tuple(kind(item) for item in value.split(",") if item.strip())
-        except ValueError:
-            raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
-
-    return parse

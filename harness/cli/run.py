@@ -6,7 +6,10 @@ from pathlib import Path
 
 import click
 
+from harness.cli.fields import field_option, options
 from harness.cli.options import command_options, placement_flags, refuse_inapplicable
+from harness.runner import RunSettings
+from pipelines.lth.config import LthConfig
 from harness.cli.output import emit_json, progress_bar, stdout
 from harness.quiet import preload_tensorflow
 
@@ -15,35 +18,29 @@ from harness.quiet import preload_tensorflow
 @command_options
 def variants(as_json: bool):
     """List the variants that `harness run` measures."""
-    from harness.variants import VARIANTS
+    from harness.variants import catalogue
 
+    variants = catalogue()
     if as_json:
-        emit_json({"variants": [v.__dict__ for v in VARIANTS.values()]})
+        emit_json({"variants": [v.as_dict() for v in variants.values()]})
         return
-    width = max(len(name) for name in VARIANTS)
-    for v in VARIANTS.values():
+    width = max(len(name) for name in variants)
+    for v in variants.values():
         click.echo(f"{v.name:<{width}}  {v.summary}")
 
 
 @click.command()
 @click.option("--variant", required=True, help="Variant name; `harness variants` lists them.")
-@click.option("--data", type=click.Path(path_type=Path), default=Path("data/default"), show_default=True,
+@field_option(LthConfig, "data", type=click.Path(path_type=Path),
               help="ImageNet-layout folder, or the output of `harness data preprocess` for *-offline.")
-@click.option("--workload", default="small", show_default=True, help="smoke, small or imagenet.")
-@click.option("--steps", type=int, default=50, show_default=True, help="Timed steps.")
-@click.option("--warmup", type=int, default=5, show_default=True,
-              help="Untimed steps before them (*-cached adds one epoch to fill its cache).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="*-cached: cache decoded images in a file there instead of in memory.")
-@click.option("--workers", type=int, default=2, show_default=True, help="sweep-*: the executor's workers.")
+@field_option(LthConfig, "workload")
+@options(*(field_option(RunSettings, name) for name in ("steps", "warmup", "seed", "cache_dir", "workers")))
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the run record.")
-@click.option("--sample-interval", type=float, default=0.25, show_default=True,
-              help="Seconds between GPU/CPU samples; 0 runs without the monitor.")
+@field_option(RunSettings, "sample_interval_s", "--sample-interval", "sample_interval")
 @click.option("--profile", is_flag=True,
               help="Training: profile steps after the timed ones (TensorBoard files under RESULTS/profiles/).")
-@click.option("--profile-steps", type=int, default=5, show_default=True)
+@field_option(RunSettings, "profile_steps")
 @click.option("--no-verdict", is_flag=True,
               help="Training: skip the model-ceiling and pipeline-supply measurements after the run.")
 @placement_flags
@@ -55,7 +52,6 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
 
     A monitor samples GPU occupation and CPU use throughout. Training runs end with a verdict:
     the model ceiling and the pipeline supply, each measured alone, and which one bounds the run."""
-    from harness.runner import RunSettings
     from harness.variants import get_variant
     from pipelines.data.shards import open_source
     from pipelines.outputs import writable_folder

@@ -29,6 +29,7 @@ from pipelines.atomic import write_bytes, write_json
 from pipelines.data.decode import decode_problem
 from pipelines.engines import EngineSettings, Progress
 from pipelines.errors import UserInputError
+from pipelines.settings import setting
 from pipelines.outputs import writable_folder
 
 MANIFEST_FORMAT = "lth-harness/download/1"
@@ -42,10 +43,10 @@ MAX_RETRIES = 10  # with the doubling backoff, 10 retries already wait 2**10 - 1
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    timeout: float = 10.0  # seconds per socket operation (connect, each read), as urllib applies it
-    retries: int = 3  # extra attempts after the first, for retryable failures only
+    timeout: float = setting(10.0, "Seconds per socket operation (connect, each read).")
+    retries: int = setting(3, "Extra attempts after timeouts, connection errors, 5xx and truncated bodies.")
     backoff: float = 0.5  # first retry waits backoff, then doubles each time
-    connections: int = 8  # concurrent requests inside one partition (threads)
+    connections: int = setting(8, "Concurrent requests per task.")
     partition_size: int = 256  # entries per engine task
 
     def validate(self) -> None:

@@ -28,15 +28,16 @@ from pipelines.data.source import ImageFolderSource
 from pipelines.engines import EngineSettings, Progress, map_tasks
 from pipelines.errors import UserInputError
 from pipelines.outputs import writable_folder
+from pipelines.settings import setting
 
 SIZES = (16, 1024)  # the smallest and largest --size: beyond them an image is noise or a memory hazard
 
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    size: int = 224
-    shards: int | None = None  # train shards; default about one per 1,000 images, at least 2 per core
-    seed: int = 0
+    size: int = setting(224, "Square image size in the shards, 16 to 1024 pixels.")
+    shards: int | None = setting(None, "Train shards (default: ~1 per 1,000 images, at least 2 per core).")
+    seed: int = setting(0, "Deals examples to shards.")
 
     def validate(self) -> None:
         if not SIZES[0] <= self.size <= SIZES[1]:

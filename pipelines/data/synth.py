@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pipelines.errors import UserInputError
+from pipelines.settings import setting
 from pipelines.outputs import writable_folder
 
 IMAGENET_MEAN_SIZE = (469, 387)  # width, height
@@ -30,10 +31,10 @@ MARKER = "synth.json"
 
 @dataclass(frozen=True)
 class SynthSpec:
-    classes: int = 10
-    train_per_class: int = 100
-    val_per_class: int = 20
-    seed: int = 0
+    classes: int = setting(10, "Classes (wnids).")
+    train_per_class: int = setting(100, "Training images per class.")
+    val_per_class: int = setting(20, "Validation images per class.")
+    seed: int = setting(0, "The same seed gives the same bytes.")
     odd_every: int = 40  # every n-th image of a split is written in one of ODD_FORMATS
 
     def validate(self) -> None:

@@ -15,19 +15,28 @@ from pipelines.executors import mpi, pool, serial
 from pipelines.executors.job import Job, JobFunction
 from pipelines.executors.store import ResultStore
 from pipelines.registry import Registry
+from pipelines.settings import setting
 
 Progress = Callable[[int, int], None]
 
-EXECUTORS: Registry[Callable] = Registry("executor")
-EXECUTORS.add("serial", serial.run, "one job after another in this process (the baseline)")
-EXECUTORS.add("multiprocessing", pool.run, "a pool of --workers processes on this node")
-EXECUTORS.add("mpi", mpi.run, "every MPI rank (mpiexec -n --workers, or srun), jobs handed out by rank 0")
+
+@dataclass(frozen=True)
+class Executor:
+    run: Callable  # (job_fn, jobs, store, report, workers, team) -> None
+    variant: str  # its `sweep-*` variant's suffix
+
+
+EXECUTORS: Registry[Executor] = Registry("executor")
+EXECUTORS.add("serial", Executor(serial.run, "serial"), "one job after another in this process (the baseline)")
+EXECUTORS.add("multiprocessing", Executor(pool.run, "mp"), "a pool of --workers processes on this node")
+EXECUTORS.add("mpi", Executor(mpi.run, "mpi"),
+              "every MPI rank (mpiexec -n --workers, or srun), jobs handed out by rank 0")
 
 
 @dataclass(frozen=True)
 class ExecutorSettings:
-    executor: str = "serial"
-    workers: int = 2  # multiprocessing: processes; mpi: ranks when relaunching
+    executor: str = setting("serial", "How tickets run.", choices=EXECUTORS)
+    workers: int = setting(2, "multiprocessing: processes; mpi: ranks when relaunching; elephas: Spark partitions.")
 
     def validate(self) -> None:
         EXECUTORS.entry(self.executor)
@@ -46,5 +55,5 @@ def run_jobs(settings: ExecutorSettings, job_fn: JobFunction, jobs: list[Job], s
     if progress:
         progress(done_before, len(jobs))
     report = (lambda done: progress(done_before + done, len(jobs))) if progress else None
-    EXECUTORS[settings.executor](job_fn, pending, store, report, settings.workers, team)
+    EXECUTORS[settings.executor].run(job_fn, pending, store, report, settings.workers, team)
     return team.leader_does(lambda: [store.load(job.job_id) for job in jobs])

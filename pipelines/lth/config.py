@@ -7,30 +7,35 @@ from pathlib import Path
 
 from pipelines.errors import UserInputError
 from pipelines.lth.layout import SearchFolder
+from pipelines.settings import setting
 from pipelines.lth.masks import SCOPES, MaskSpec
 from pipelines.train.fits import FitSettings
 from pipelines.train.masking import MASKINGS
 from pipelines.train.placement import PlacementSpec
+from pipelines.train.workloads import WORKLOADS
 
 SCHEDULES = ("oneshot", "iterative")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LthConfig:
-    data: str
-    out: str
-    workload: str
-    epochs: int
-    rewinds: tuple[int, ...]
-    sparsities: tuple[float, ...] = ()
-    thresholds: tuple[float, ...] = ()  # absolute magnitudes, instead of sparsities
-    scope: str = "global"
-    schedule: str = "oneshot"
-    control: bool = False
-    allow_collapse: bool = False
-    masking: str = "gradient"
+    data: str = setting("data/default", "ImageNet-layout folder (train/ and val/), or preprocessed shards.")
+    out: str = setting(help="Folder for checkpoints, masks, results.")
+    workload: str = setting("small", "How big a MobileNetV2, at which resolution, with which batch.",
+                            choices=WORKLOADS)
+    epochs: int = setting(4, "Dense training epochs.")
+    rewinds: tuple[int, ...] = setting((0, 1, 2), "Rewind epochs (late resetting); 0 is the initialization.")
+    sparsities: tuple[float, ...] = setting((0.5, 0.8, 0.9), "Target sparsities (none when --threshold is given).")
+    thresholds: tuple[float, ...] = setting((), "Absolute magnitudes to prune at or below, instead of sparsities "
+                                                "(global scope).")
+    scope: str = setting("global", "How a sparsity is spread over the layers.", choices=SCOPES)
+    schedule: str = setting("oneshot", "One-shot masks, or the sparsities as iterative rounds.",
+                            choices=lambda: SCHEDULES)
+    control: bool = False  # also train each mask from a fresh random initialization
+    allow_collapse: bool = setting(False, "Train masks that prune whole layers (warns instead of refusing).")
+    masking: str = setting("gradient", "How the mask is held in the training step.", choices=MASKINGS)
     pipeline: str = "parallel"
-    seed: int = 0
+    seed: int = setting(0, "Initialization, data order and control draws.")
     deterministic: bool = True
     placement: PlacementSpec = field(default_factory=PlacementSpec)
     fit: FitSettings = field(default_factory=FitSettings)  # how each ticket is fit; not part of the identity
@@ -51,8 +56,7 @@ class LthConfig:
         _refuse_repeats("--rewind", [str(k) for k in self.rewinds], self.rewinds)
         if bool(self.sparsities) == bool(self.thresholds):
             raise UserInputError("give target sparsities (--sparsity) or absolute magnitudes (--threshold), one of them")
-        if self.scope not in SCOPES:
-            raise UserInputError(f"unknown scope {self.scope!r}: choose one of {', '.join(SCOPES)}")
+        SCOPES.entry(self.scope)
         specs = self.mask_specs()
         for spec in specs:
             spec.validate()

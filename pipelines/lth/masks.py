@@ -13,13 +13,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from pipelines import atomic
 from pipelines.errors import UserInputError
+from pipelines.registry import Registry
 
-SCOPES = ("global", "layer")
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,7 @@ class MaskSpec:
         return f"{self.scope}-s{self.sparsity:.4f}" if self.sparsity is not None else f"{self.scope}-t{self.threshold:g}"
 
     def validate(self) -> None:
-        if self.scope not in SCOPES:
-            raise UserInputError(f"unknown scope {self.scope!r}: choose one of {', '.join(SCOPES)}")
+        SCOPES.entry(self.scope)
         if (self.sparsity is None) == (self.threshold is None):
             raise ValueError("a mask spec takes a sparsity or a threshold")
         if self.sparsity is not None and not 0 <= self.sparsity < 1:  # NaN fails this too
@@ -62,14 +62,27 @@ def compute_masks(weights: dict[str, np.ndarray], spec: MaskSpec,
     magnitude = {name: np.where(previous[name], np.abs(w), -1.0) for name, w in weights.items()}
     if spec.threshold is not None:
         return {name: m > spec.threshold for name, m in magnitude.items()}
-    if spec.scope == "layer":
-        return {name: _prune_smallest(m.ravel(), round(spec.sparsity * m.size)).reshape(m.shape)
-                for name, m in magnitude.items()}
+    return SCOPES[spec.scope](magnitude, spec.sparsity)
+
+
+def prune_globally(magnitude: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+    """The `round(s * n)` smallest magnitudes over every prunable weight together."""
     names = list(magnitude)
     flat = np.concatenate([magnitude[n].ravel() for n in names])
-    keep = _prune_smallest(flat, round(spec.sparsity * flat.size))
+    keep = _prune_smallest(flat, round(sparsity * flat.size))
     bounds = np.cumsum([0] + [magnitude[n].size for n in names])
     return {n: keep[bounds[i]:bounds[i + 1]].reshape(magnitude[n].shape) for i, n in enumerate(names)}
+
+
+def prune_each_layer(magnitude: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+    """The same share of every layer: `round(s * n_layer)` smallest magnitudes in each."""
+    return {name: _prune_smallest(m.ravel(), round(sparsity * m.size)).reshape(m.shape)
+            for name, m in magnitude.items()}
+
+
+SCOPES: Registry[Callable] = Registry("scope")  # how a target sparsity is spread over the layers
+SCOPES.add("global", prune_globally, "the smallest magnitudes over all prunable weights together")
+SCOPES.add("layer", prune_each_layer, "the same share of each layer")
 
 
 def sparsity_report(masks: dict[str, np.ndarray]) -> dict:

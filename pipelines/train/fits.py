@@ -12,6 +12,7 @@ from typing import Callable
 
 from pipelines.errors import UserInputError
 from pipelines.registry import Registry
+from pipelines.settings import setting
 from pipelines.train import elephas
 
 
@@ -19,7 +20,7 @@ from pipelines.train import elephas
 class FitSettings:
     name: str = "keras"
     partitions: int = 2  # elephas: Spark partitions
-    spark_master: str | None = None  # elephas: a cluster's master URL (default: local mode)
+    spark_master: str | None = setting(None, "elephas: a Spark cluster's master URL (default: local mode).")
     quiet: bool = True
 
     def validate(self) -> None:

@@ -1,0 +1,79 @@
+"""What the online pipelines share: the spec, the shared visiting order, reading one example by index,
+the sequential stores' shuffle, and parsing a batch of shard records."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from pipelines.data.decode import decode_tf
+from pipelines.data.source import Split
+
+SHUFFLE_BUFFER = 1024  # examples held by the sequential-store pipelines' shuffle
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    image_size: int
+    batch_size: int
+    seed: int = 0
+    shuffle: bool = True
+    cache_dir: str | None = None  # `cached` only: a file cache there instead of memory
+
+
+def epoch_orders(n: int, spec: PipelineSpec) -> Iterator[np.ndarray]:
+    """The example order of each epoch, forever: a fresh permutation per epoch when shuffling."""
+    epoch = 0
+    while True:
+        yield np.random.default_rng([spec.seed, epoch]).permutation(n) if spec.shuffle else np.arange(n)
+        epoch += 1
+
+
+def ordered_indices(split: Split, spec: PipelineSpec):
+    """The shared order as a dataset of indices: one Python call per epoch, not per example."""
+    import tensorflow as tf
+
+    n = len(split)
+    return tf.data.Dataset.from_generator(
+        lambda: epoch_orders(n, spec), output_signature=tf.TensorSpec([n], tf.int64)
+    ).unbatch()
+
+
+def loader(split: Split, spec: PipelineSpec):
+    """index -> (decoded image, label), reading the file with TensorFlow (by its bytes: a name that is
+    not UTF-8 has no str that TensorFlow would take)."""
+    import tensorflow as tf
+
+    paths = tf.constant([os.fsencode(p) for p in split.paths])
+    labels = tf.constant(split.labels, tf.int64)
+
+    def load(i):
+        return decode_tf(tf.io.read_file(tf.gather(paths, i)), spec.image_size), tf.gather(labels, i)
+
+    return load
+
+
+def shuffle_repeat_batch(dataset, examples: int, spec: PipelineSpec):
+    if spec.shuffle:
+        dataset = dataset.shuffle(min(examples, SHUFFLE_BUFFER), seed=spec.seed, reshuffle_each_iteration=True)
+    return dataset.repeat().batch(spec.batch_size, drop_remainder=True)
+
+
+def shard_parser(stored: int, size: int):
+    """A batch of serialized examples -> (uint8 images at `size`, labels)."""
+    import tensorflow as tf
+
+    features = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, features)
+        images = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [-1, stored, stored, 3])
+        if stored != size:
+            resized = tf.image.resize(images, [size, size], method="bilinear", antialias=True)
+            images = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+        return images, parsed["label"]
+
+    return parse
