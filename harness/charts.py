@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 
+from harness.record import RunRecord, SearchSummary
 from harness.rows import Row
 from pipelines.data.online import MEMORY, PIPELINES
 
@@ -68,7 +69,7 @@ def reference_story(rows: list[Row], workload: str) -> dict | None:
     }
 
 
-def timeline(record: dict) -> dict | None:
+def timeline(record: RunRecord) -> dict | None:
     """CPU use per core, GPU utilization and SM occupancy over the run; the timed steps shaded."""
     monitor = record.get("monitor")
     if not monitor or not monitor["t_s"]:
@@ -96,7 +97,7 @@ def timeline(record: dict) -> dict | None:
                                               shapes=[shade], yaxis={"range": [0, 105], "title": {"text": "%"}})}
 
 
-def step_distribution(record: dict) -> dict:
+def step_distribution(record: RunRecord) -> dict:
     unit = "job" if record["mode"] == "sweep" else "step"
     return {"data": [{"type": "histogram", "x": [t * 1000 for t in record["timing"]["step_times_s"]],
                       "name": f"{unit} time"}],
@@ -140,7 +141,7 @@ def sweep_scaling(rows: list[Row], workload: str) -> dict | None:
                 "range": [0, 1.2], "dtick": 0.2, "tickformat": ".1f", "showgrid": False})}
 
 
-def tickets(summary: dict, title: str) -> dict:
+def tickets(summary: SearchSummary, title: str) -> dict:
     """Top-1 against actual sparsity: one line per rewind epoch, one for the random-init control, dense as a line."""
     traces = []
     groups: dict[str, list[dict]] = {}

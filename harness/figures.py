@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from harness.record import RunRecord
+
 # (key, label, better): better is "higher" or "lower", for `harness compare`
 COMPARED = (
     ("images_per_s", "images/s", "higher"),
@@ -19,7 +21,7 @@ COMPARED = (
 )
 
 
-def run_figures(record: dict) -> dict:
+def run_figures(record: RunRecord) -> dict:
     """Throughput, occupation, CPU use, input-bound share and verdict of one record; None where unmeasured.
 
     The input-bound share comes from the profile when the run was profiled, else from the verdict's
@@ -59,7 +61,7 @@ def run_figures(record: dict) -> dict:
     }
 
 
-def compare(a: dict, b: dict) -> list[dict]:
+def compare(a: RunRecord, b: RunRecord) -> list[dict]:
     """Each figure both records have, with B/A; `better` says whether B improved on A."""
     first, second = run_figures(a), run_figures(b)
     rows = []

@@ -24,6 +24,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.record import RunRecord
 from pipelines.errors import UserInputError
 
 STRATEGIES = ("static", "dynamic", "array")
@@ -78,7 +79,7 @@ def _number(value) -> bool:
     return type(value) in (int, float) and math.isfinite(value)
 
 
-def sweep_of(record: dict, name: str) -> dict:
+def sweep_of(record: RunRecord, name: str) -> dict:
     """The record's sweep, checked for every field the fit reads, so that a damaged record is refused in one line."""
     sweep = record.get("sweep")
     if not isinstance(sweep, dict) or not isinstance(sweep.get("job_spans"), dict) or not sweep["job_spans"]:
@@ -95,7 +96,7 @@ def sweep_of(record: dict, name: str) -> dict:
     return sweep
 
 
-def fit_record(record: dict, name: str) -> JobModel:
+def fit_record(record: RunRecord, name: str) -> JobModel:
     """Least squares of each ticket's wall time on its epochs; start-up and tail from the spans.
 
     Start-up is the time from launch to the first ticket's start on each worker, averaged over the
@@ -177,7 +178,7 @@ def read_record(path: Path) -> dict:
     return record
 
 
-def record_epochs(record: dict, path: Path) -> int:
+def record_epochs(record: RunRecord, path: Path) -> int:
     """The dense epochs of the record's grid: --epochs' default."""
     grid = record["sweep"].get("grid")
     epochs = grid.get("epochs") if isinstance(grid, dict) else None
@@ -186,7 +187,7 @@ def record_epochs(record: dict, path: Path) -> int:
     return epochs
 
 
-def load_model(record: dict | None, name: str, overrides: dict) -> JobModel:
+def load_model(record: RunRecord | None, name: str, overrides: dict) -> JobModel:
     """The model fitted to a sweep record (`name`: where it came from), any figure given by hand replacing
     the fitted one; a fitted figure no sweep can have (a negative epoch time, from noisy spans) is refused."""
     given = {k: v for k, v in overrides.items() if v is not None}

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from harness import charts
 from harness.machine import PROJECT_ROOT
 from harness.figures import run_figures
+from harness.record import RunRecord
 from harness.results import Skipped
 from harness.rows import summarize
 from pipelines import atomic
@@ -57,7 +58,7 @@ def _plotly_js() -> Markup:
     return Markup(get_plotlyjs().replace("</script", "<\\/script"))
 
 
-def build_sections(records: list[dict], searches: list[dict], baseline: str | None) -> dict:
+def build_sections(records: list[RunRecord], searches: list[dict], baseline: str | None) -> dict:
     """Everything the template shows: the overview rows and, per workload, the charts that have data."""
     rows = summarize(records, baseline)
     workloads = sorted({r.workload for r in rows})

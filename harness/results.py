@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from harness.shapes import SEARCH_CONFIG, SEARCH_SUMMARY, problem, record_problem
+from harness.record import JsonObject, RunRecord, SearchSummary
+from harness.shapes import problem, record_problem
+from pipelines.lth.layout import SETTINGS, SUMMARY
 from pipelines import atomic
 from pipelines.errors import UserInputError
 
@@ -64,7 +66,7 @@ class Unreadable(Exception):
 
 @dataclass(frozen=True)
 class Results:
-    records: list[dict]  # oldest first
+    records: list[RunRecord]  # oldest first
     searches: list[dict]  # {title, path, summary}
     skipped: list[Skipped]
 
@@ -88,10 +90,10 @@ def read_json(path: Path):
         raise Unreadable(path, "JSON too deeply nested or with too long a number to read") from None
 
 
-def read_record(path: Path) -> dict:
+def read_record(path: Path) -> RunRecord:
     """The run record in `path`, shape-checked; Unreadable says what keeps it from being one."""
     record = read_json(path)
-    found = problem(record, {})
+    found = problem(record, JsonObject)
     if found:
         raise Unreadable(path, f"not a run record: {found}")
     schema = record.get("schema")
@@ -145,7 +147,7 @@ def _read_searches(results: Path, lth: list[Path], skipped: list[Skipped]) -> li
     folder holding none is listed as skipped."""
     summaries: dict[Path, Path] = {}  # by resolved path: a search both inside RESULTS and given by --lth counts once
     for folder, named in [(results, False), *[(folder, True) for folder in lth]]:
-        found = [p for p in [folder / "summary.json", *sorted(folder.glob("*/summary.json"))] if p.exists()]
+        found = [p for p in [folder / SUMMARY, *sorted(folder.glob(f"*/{SUMMARY}"))] if p.exists()]
         if named and not found:
             skipped.append(Skipped(str(folder), "no summary.json in it or in its subfolders: "
                                                 "not a finished `harness lth --out` folder"))
@@ -161,8 +163,8 @@ def _read_searches(results: Path, lth: list[Path], skipped: list[Skipped]) -> li
 
 
 def _read_search(path: Path) -> dict:
-    summary = _shaped(path, SEARCH_SUMMARY, "an LTH summary")
-    config = _shaped(path.parent / "run.json", SEARCH_CONFIG, "an LTH run.json")
+    summary = _shaped(path, SearchSummary, "an LTH summary")
+    config = _shaped(path.parent / SETTINGS, JsonObject, "an LTH run.json")
     title = (f"{path.parent.name}: top-1 against sparsity ({config.get('workload')}, "
              f"{config.get('epochs')} dense epochs)")
     return {"title": title, "path": str(path.parent), "summary": summary}
@@ -176,7 +178,7 @@ def _shaped(path: Path, shape: dict, what: str):
     return value
 
 
-def find_record(reference: str, results_dir: Path) -> dict:
+def find_record(reference: str, results_dir: Path) -> RunRecord:
     """A run record by file path, or by run id (or a unique prefix of one, taken literally) in `results_dir`."""
     try:
         return read_record(_record_path(reference, Path(results_dir)))

@@ -10,6 +10,7 @@ import statistics
 from dataclasses import dataclass
 
 from harness.figures import run_figures
+from harness.record import RunRecord
 from pipelines.errors import UserInputError
 from pipelines.executors import EXECUTORS
 from pipelines.train.placement import DEVICES
@@ -47,7 +48,7 @@ class Row:
         return f"{self.variant} x{self.workers}" if self.workers else self.variant
 
 
-def summarize(records: list[dict], baseline: str | None = None) -> list[Row]:
+def summarize(records: list[RunRecord], baseline: str | None = None) -> list[Row]:
     """Rows sorted by workload, host, mode and throughput; the baseline is the named variant, or by
     default the slowest CPU variant of the group (sweeps: sweep-serial)."""
     if baseline is not None and baseline not in {r["variant"] for r in records}:
@@ -99,7 +100,7 @@ def _label(key: tuple | None) -> str | None:
     return f"{variant} x{workers}" if workers else variant
 
 
-def _baseline_key(mode: str, peers: dict[tuple, float], groups: dict[tuple, list[dict]],
+def _baseline_key(mode: str, peers: dict[tuple, float], groups: dict[tuple, list[RunRecord]],
                   baseline: str | None) -> tuple | None:
     """The named variant if the group has it; sweeps against sweep-serial; else the slowest CPU variant."""
     named = [k for k in peers if k[3] == baseline]

@@ -1,82 +1,28 @@
-"""The shapes of the files the report and `harness compare` read, checked once when a file is read.
+"""Checking a file read back against its shape (a TypedDict of harness.record), once, when it is read.
 
-A shape lists every field that the report, its rows, figures and charts, and `compare` read from a
-run record (or an LTH search's summary.json and run.json), with its type: a record that passes
-`record_problem` is read by all of them without a KeyError or TypeError. Fields nobody reads here
-are not checked. A field wrapped in `Maybe` may be absent or null, and the code reads it with .get;
-every other field is required.
-
-Shapes are plain values: a type (`float` means any JSON number, `int` an integer; neither takes
-true/false), a dict (an object with those fields), a one-item list (a list of that shape), a tuple
-(a list of exactly that many items), `Maybe(shape)`, `Positive` (a finite number above 0) or `ANY`
-(any JSON value: chart series handed to plotly as they are).
+`problem(value, shape)` names the first place where the value differs from the shape ("timing.steps
+is missing", "monitor.cpu.per_core_pct is a string, expected a list"): a record that passes
+`record_problem` is read by the report, its rows, figures and charts, and `compare` without a
+KeyError or TypeError. JSON numbers: `float` takes any number, `int` an integer; neither takes
+true/false.
 
 Tests: tests/test_report_inputs.py deletes, nulls and retypes every field of full records in turn
 and requires each to be skipped naming that field or to be reported, so a field read without being
-listed here, or listed as `Maybe` but read without .get, fails there.
+in the shape, or optional there but read without .get, fails there.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import types
+import typing
 
-
-@dataclass(frozen=True)
-class Maybe:
-    shape: object
-
-
-class Positive:
-    """A finite number above zero: throughputs are divided by and sorted."""
-
-
-ANY = object()
-
-MONITOR = {
-    "t_s": [float],
-    "timed_window_s": (float, float),
-    "cpu": {"per_core_pct": [[float]], "mean_pct": Maybe(float)},
-    "gpu": {"available": bool, "reason": Maybe(str), "mean_util_pct": Maybe(float),
-            "mean_sm_occupancy_pct": Maybe(float),
-            "devices": [{"index": int, "util_pct": [ANY], "sm_occupancy_available": bool,
-                         "sm_occupancy_pct": [ANY]}]},
-    "cost": {"share_of_cpu": Maybe(float)},
-}
-
-VERDICT = {"bound": str, "advice": str, "run_images_per_s": float, "model_ceiling_images_per_s": float,
-           "pipeline_supply_images_per_s": float, "input_wait_pct": Maybe(float), "input_wait_source": Maybe(str)}
-
-PROFILE = {"steps": int, "logdir": str, "input_bound_pct": Maybe(float),
-           "top_ops": [{"name": str, "type": str, "self_time_us": float, "self_time_share": float}]}
-
-RUN_RECORD = {
-    "run_id": str, "started_at": float, "variant": str, "summary": str, "mode": str, "device": str, "pipeline": str,
-    "workload": {"name": str, "batch_size": int},
-    "timing": {"images_per_s": Positive, "imagenet_epoch_s": float, "step_p50_s": float, "step_p90_s": float,
-               "steps": int, "step_times_s": [float]},
-    "machine": {"host": str, "cpu_model": str, "usable_cores": int,
-                "git": {"commit": Maybe(str), "dirty": Maybe(bool)}},
-    "masking": Maybe(str),
-    "placement": Maybe({"label": str, "logical": bool}),
-    "monitor": Maybe(MONITOR),
-    "verdict": Maybe(VERDICT),
-    "profile": Maybe(PROFILE),
-    "decode_ceiling": Maybe({"images_per_s": Maybe(float)}),
-    "fraction_of_ceiling": Maybe(float),
-    "sweep": Maybe({"workers": int, "makespan_s": float}),  # required in mode "sweep"
-}
-
-SEARCH_SUMMARY = {
-    "dense": {"top1": float, "epochs": int},
-    "tickets": [{"control": bool, "rewind": Maybe(int), "actual_sparsity": float, "top1": float}],
-}
-SEARCH_CONFIG = {}  # run.json: any object (its workload and epochs are only printed, in the chart title)
+from harness.record import POSITIVE, RunRecord
 
 
 def record_problem(record: dict) -> str | None:
     """What keeps `record` (a run record of this schema) from being read, or None."""
-    found = problem(record, RUN_RECORD)
+    found = problem(record, RunRecord)
     if found is None and record["mode"] == "sweep" and record.get("sweep") is None:
         return "sweep is missing (a sweep run's makespan and workers)"
     return found
@@ -84,57 +30,65 @@ def record_problem(record: dict) -> str | None:
 
 def problem(value, shape, where: str = "") -> str | None:
     """The first place where `value` does not have `shape` ("timing.steps is missing"), or None."""
-    if shape is ANY:
+    origin, arguments = typing.get_origin(shape), typing.get_args(shape)
+    if shape is typing.Any:
         return None
-    if isinstance(shape, Maybe):
-        return None if value is None else problem(value, shape.shape, where)
-    if isinstance(shape, dict):
+    if origin is typing.Annotated:
+        return _number_problem(value, where, positive=POSITIVE in arguments[1:])
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in arguments if a is not type(None)]
+        return None if value is None and len(inner) < len(arguments) else problem(value, inner[0], where)
+    if typing.is_typeddict(shape):
         return _object_problem(value, shape, where)
-    if isinstance(shape, (list, tuple)):
+    if origin in (list, tuple):
         return _list_problem(value, shape, where)
-    if not _fits(value, shape):
-        wanted = {float: "a number", int: "an integer", str: "a string", bool: "true or false",
-                  Positive: "a positive number"}[shape]
+    if shape is float:
+        return _number_problem(value, where, positive=False)
+    if not isinstance(value, shape) or (isinstance(value, bool) and shape is not bool):
+        wanted = {int: "an integer", str: "a string", bool: "true or false"}[shape]
         return f"{where} is {_kind(value)}, expected {wanted}"
     return None
 
 
-def _object_problem(value, shape: dict, where: str) -> str | None:
+def _number_problem(value, where: str, positive: bool) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{where} is {_kind(value)}, expected {'a positive number' if positive else 'a number'}"
+    if positive and not (math.isfinite(value) and value > 0):
+        return f"{where} is {_kind(value)}, expected a positive number"
+    return None
+
+
+def _object_problem(value, shape, where: str) -> str | None:
     if not isinstance(value, dict):
         return f"{where or 'the file'} is {_kind(value)}, expected an object"
-    for key, inner in shape.items():
+    for key, inner in typing.get_type_hints(shape, include_extras=True).items():
         path = f"{where}.{key}" if where else key
         if key not in value:
-            if isinstance(inner, Maybe):
-                continue
-            return f"{path} is missing"
-        found = problem(value[key], inner, path)
+            if key in shape.__required_keys__:
+                return f"{path} is missing"
+            continue
+        found = problem(value[key], _without_not_required(inner), path)
         if found:
             return found
     return None
 
 
-def _list_problem(value, shape: list | tuple, where: str) -> str | None:
+def _without_not_required(hint):
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.NotRequired else hint
+
+
+def _list_problem(value, shape, where: str) -> str | None:
     if not isinstance(value, list):
         return f"{where} is {_kind(value)}, expected a list"
-    if isinstance(shape, tuple) and len(value) != len(shape):
-        return f"{where} has {len(value)} item(s), expected {len(shape)}"
-    items = shape if isinstance(shape, tuple) else [shape[0]] * len(value)
+    arguments = typing.get_args(shape)
+    if typing.get_origin(shape) is tuple and len(value) != len(arguments):
+        return f"{where} has {len(value)} item(s), expected {len(arguments)}"
+    items = arguments if typing.get_origin(shape) is tuple else arguments * len(value)
     for index, (item, inner) in enumerate(zip(value, items)):
         found = problem(item, inner, f"{where}[{index}]")
         if found:
             return found
     return None
-
-
-def _fits(value, shape) -> bool:
-    if isinstance(value, bool):
-        return shape is bool
-    if shape is float:
-        return isinstance(value, (int, float))
-    if shape is Positive:
-        return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-    return isinstance(value, shape)
 
 
 def _kind(value) -> str:
