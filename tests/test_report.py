@@ -108,6 +108,8 @@ def test_report_sections_from_records_and_searches(tmp_path):
     for column in ("GPU util", "SM occupancy", "CPU use", "input-bound", "verdict", "speedup"):
         assert f">{column}</th>" in page
     assert "Top ops by self time" in page and "shared-cores" in page
+    log_axes = [spec["layout"]["yaxis"] for spec in specs.values() if spec["layout"]["yaxis"].get("type") == "log"]
+    assert len(log_axes) == 2 and all(axis["dtick"] == 1 for axis in log_axes)  # decades only, not minor ticks
 
 
 def test_every_record_string_is_escaped_and_nothing_is_fetched():
