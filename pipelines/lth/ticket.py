@@ -19,6 +19,7 @@ from pipelines.train.fits import FITS
 from pipelines.train.masking import masked_nonzero_count
 from pipelines.train.placement import place
 from pipelines.train.trainer import TrainSetup
+from pipelines.train.warm import ticket_model
 from pipelines.train.workloads import get_workload
 
 CONTROL_SEED_OFFSET = 1_000_003  # a control's initialization is a fresh draw, not the dense run's
@@ -38,24 +39,25 @@ def train_setup(config: LthConfig) -> TrainSetup:
 
 def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot()) -> dict:
     """Rewind (or re-draw) the weights, hold the mask, fit (`config.fit`), evaluate: the job function
-    executors run. An explicit `--threads` wins over the worker slot's thread share."""
-    import keras
+    executors run. An explicit `--threads` wins over the worker slot's thread share.
 
+    The process keeps the compiled model for the next ticket (pipelines.train.warm), unless the fit
+    recompiles the model it is given (Elephas does): only the Keras fit here trains it as compiled."""
     job_started = time.time()
     threads = config.placement.threads or slot.threads
     config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=threads))
     setup = train_setup(config)
-    keras.backend.clear_session()
     folder = config.folder
     masks = load_masks(folder.mask(job.mask_id))
     mask_report = json.loads(folder.mask_report(job.mask_id).read_text())
     fit = FITS[config.fit.name]
     masking = fit.masking or config.masking
+    keep = fit.keeps_model
     if job.control:
-        model = setup.model(seed=config.seed + CONTROL_SEED_OFFSET, masks=masks, masking=masking)
+        model = ticket_model(setup, masks, masking, seed=config.seed + CONTROL_SEED_OFFSET, keep=keep)
     else:
-        model = setup.model(masks=masks, masking=masking,
-                            load=lambda m: checkpoints.load_checkpoint(m, folder.checkpoints, job.rewind))
+        model = ticket_model(setup, masks, masking, keep=keep,
+                             load=lambda m: checkpoints.load_checkpoint(m, folder.checkpoints, job.rewind))
     started = time.time()
     fit.run(model, setup, job.epochs, masks, config.fit)
     seconds = time.time() - started

@@ -2,8 +2,9 @@
 
 `CKPT/epoch-000.weights.h5` is the initialization, `epoch-NNN` the weights after N epochs, and
 `final.weights.h5` the end; each has a JSON sidecar with what a job elsewhere needs to rebuild the
-model and reload them (workload, classes, seed, epoch). The optimizer's state is not kept: every
-retraining starts a fresh optimizer from the rewound weights, as the late-resetting protocol does,
+model and reload them (workload, classes, seed, epoch). The optimizer's state is never used: Keras
+saves it in the weights file of a compiled model, but every retraining resets the optimizer before
+training from the rewound weights (pipelines.train.warm), as the late-resetting protocol does,
 and the sidecar says so. Both files are written under temporary names and renamed, the sidecar
 last, so a sidecar always names complete weights.
 """
@@ -31,7 +32,7 @@ def save_checkpoint(model, folder: Path, epoch: int | None, metadata: dict) -> P
     model.save_weights(str(partial))
     os.replace(partial, weights)
     atomic.write_json(folder / f"{name}.json", {**metadata, "epoch": epoch, "weights": weights.name,
-                                                "optimizer_state": "not kept: retraining starts a fresh optimizer"})
+                                                "optimizer_state": "never used: retraining starts from a reset optimizer"})
     return weights
 
 

@@ -33,6 +33,7 @@ class FitSettings:
 class Fit:
     run: Callable
     masking: str | None = None
+    keeps_model: bool = True  # trains the model as compiled, so a worker may keep it for the next fit
 
 
 def keras_fit(model, setup, epochs: int, masks, settings: FitSettings) -> None:
@@ -41,5 +42,5 @@ def keras_fit(model, setup, epochs: int, masks, settings: FitSettings) -> None:
 
 FITS: Registry[Fit] = Registry("fit")
 FITS.add("keras", Fit(keras_fit), "in this process, on the setup's placement and pipeline")
-FITS.add("elephas", Fit(elephas.elephas_fit, elephas.MASKING),
+FITS.add("elephas", Fit(elephas.elephas_fit, elephas.MASKING, keeps_model=False),  # recompiles its model
          "data-parallel with Elephas over Spark partitions (the mask held by a Keras constraint)")

@@ -1,15 +1,18 @@
-"""Holding a mask fixed inside the compiled training step: the masking methods and their registry.
+"""Holding a mask fixed inside the compiled training step: mask variables, the methods, their registry.
 
 The reference re-assigned weights with get/set_weights from Python after every batch (measured
-1.44x the dense step). Here the mask lives in the step itself. Every method first zeroes the masked
-weights once; then
+1.44x the dense step). Here the mask lives in the step itself, read from non-trainable variables
+(`mask_variables`), never from constants baked into the traced graph: a worker that keeps one
+compiled model for many tickets (pipelines.train.warm) assigns each ticket's mask to the same
+variables, and the step traced for the first ticket holds every later one's. Setting a mask
+(`set_masks`) assigns those variables and zeroes the masked weights once; then
 - `gradient` (default): the optimizer multiplies each masked kernel's gradient by its mask before
   the update. SGD with momentum (and no weight decay) then keeps the masked weights exactly zero:
   the gradient, the momentum buffer and the update are all zero there.
 - `constraint`: a Keras variable constraint multiplies the kernel by its mask after every update,
   which re-writes the whole kernel each step.
 - `none`: nothing holds them (the benchmark baseline that prices the holding itself).
-A method is `hold(model, masks, sgd_arguments) -> optimizer`; `MASKINGS` names them.
+A method is `hold(model, mask_variables, sgd_arguments) -> optimizer`; `MASKINGS` names them.
 """
 
 from __future__ import annotations
@@ -23,13 +26,32 @@ from pipelines.registry import Registry
 from pipelines.train.model import kernel_values, prunable_kernels
 
 
-def zero_masked_weights(model, masks: dict[str, np.ndarray]) -> None:
+def mask_variables(model, paths) -> dict[str, object]:
+    """One non-trainable float variable per masked kernel (path -> variable), all ones until `set_masks`.
+
+    Create them in the placement's strategy scope, as the model. Only the optimizer's or the
+    constraint's closure holds them, never an attribute of the model or the optimizer (Keras would
+    track them there): so the model's weights, its checkpoints and the optimizer's state stay what
+    they are without masks.
+    """
+    import keras
+
+    kernels = prunable_kernels(model)
+    return {path: keras.Variable(np.ones(kernels[path].shape, "float32"), trainable=False, autocast=False,
+                                 name=path.replace("/", "_") + "_mask")
+            for path in paths}
+
+
+def set_masks(model, variables: dict[str, object], masks: dict[str, np.ndarray]) -> None:
+    """Assign `masks` to the mask variables and zero the weights they prune (one ticket's mask)."""
+    for path, variable in variables.items():
+        variable.assign(masks[path].astype("float32"))
     kernels, values = prunable_kernels(model), kernel_values(model)
-    for name, mask in masks.items():
-        kernels[name].assign(values[name] * mask)
+    for path, mask in masks.items():
+        kernels[path].assign(values[path] * mask)
 
 
-def masked_sgd(masks: dict[str, np.ndarray], **sgd_arguments):
+def masked_sgd(masks: dict[str, object], **sgd_arguments):
     """An SGD optimizer that zeroes the gradients of masked weights before every update."""
     import keras
 
@@ -45,11 +67,12 @@ def masked_sgd(masks: dict[str, np.ndarray], **sgd_arguments):
     return MaskedSGD(**sgd_arguments)
 
 
-def mask_constraint_class(masks: dict[str, np.ndarray]):
+def mask_constraint_class(masks: dict[str, object]):
     """A Keras constraint class that multiplies a kernel by its mask, named by variable path.
 
-    Its config holds only the path, so a model carrying it serializes small; the masks travel in the
-    class itself (a closure), which is how Elephas ships it to Spark workers as a custom object.
+    Its config holds only the path, so a model carrying it serializes small; the masks (variables,
+    or numpy arrays) travel in the class itself (a closure), which is how Elephas ships it to Spark
+    workers as a custom object.
     """
     import keras
 
@@ -66,7 +89,7 @@ def mask_constraint_class(masks: dict[str, np.ndarray]):
     return KeepMask
 
 
-def constrain_to_masks(model, masks: dict[str, np.ndarray]):
+def constrain_to_masks(model, masks: dict[str, object]):
     """Attach the constraint to each masked kernel and to its layer's config; returns the class."""
     import keras
 
@@ -89,7 +112,7 @@ def masked_nonzero_count(model, masks: dict[str, np.ndarray]) -> int:
 
 @dataclass(frozen=True)
 class MaskingMethod:
-    hold: Callable  # (model, masks, sgd_arguments) -> the optimizer; the masked weights are zeroed first
+    hold: Callable  # (model, mask_variables, sgd_arguments) -> the optimizer
     variant: str  # the suffix of the `cpu-synthetic-*` variant that prices it
 
 
@@ -120,7 +143,8 @@ MASKINGS.add("none", MaskingMethod(_zero_only, "zeroed"),
 
 
 def masked_optimizer(model, masks: dict[str, np.ndarray], masking: str, sgd_arguments: dict):
-    """Zero the masked weights, then the optimizer (and any constraint) that `masking` holds them with."""
-    method = MASKINGS[masking]
-    zero_masked_weights(model, masks)
-    return method.hold(model, masks, sgd_arguments)
+    """The mask variables set to `masks` (masked weights zeroed), and the optimizer (and any constraint)
+    that `masking` holds them with; returns (optimizer, the mask variables)."""
+    variables = mask_variables(model, masks)
+    set_masks(model, variables, masks)
+    return MASKINGS[masking].hold(model, variables, sgd_arguments), variables

@@ -9,13 +9,15 @@ from pipelines.train.workloads import Workload
 
 
 def compile_model(model, workload: Workload, jit: bool = False, masks: dict[str, np.ndarray] | None = None,
-                  masking: str = "gradient") -> None:
+                  masking: str = "gradient") -> dict | None:
     """SGD with Nesterov momentum; with `masks`, the masked weights are zeroed and held at zero by
-    `masking` (see pipelines.train.masking)."""
+    `masking` (see pipelines.train.masking). Returns the mask variables the compiled step reads
+    (path -> variable; None without masks): assigning them changes the mask without recompiling."""
     import keras
 
     sgd = {"learning_rate": workload.learning_rate, "momentum": 0.9, "nesterov": True}
-    optimizer = keras.optimizers.SGD(**sgd) if masks is None else masked_optimizer(model, masks, masking, sgd)
+    optimizer, variables = (keras.optimizers.SGD(**sgd), None) if masks is None else \
+        masked_optimizer(model, masks, masking, sgd)
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -25,3 +27,4 @@ def compile_model(model, workload: Workload, jit: bool = False, masks: dict[str,
         ],
         jit_compile=jit,
     )
+    return variables

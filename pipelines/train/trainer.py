@@ -68,13 +68,18 @@ class TrainSetup:
               load=None):
         """A compiled MobileNetV2 in the placement's scope. `load(model)` may fill in weights before the
         compile; with `masks`, the compiled step holds the masked weights at zero."""
+        return self.compiled(seed, masks, masking, load)[0]
+
+    def compiled(self, seed: int | None = None, masks: dict[str, np.ndarray] | None = None,
+                 masking: str = "gradient", load=None) -> tuple[object, dict | None]:
+        """`model(...)`, and the mask variables its step reads (None without masks)."""
         spec = self.placement.spec
         with self.placement.strategy.scope():
             model = build_model(self.workload, self.num_classes, self.seed if seed is None else seed, spec.precision)
             if load:
                 load(model)
-            compile_model(model, self.workload, jit=spec.jit, masks=masks, masking=masking)
-        return model
+            variables = compile_model(model, self.workload, jit=spec.jit, masks=masks, masking=masking)
+        return model, variables
 
     def evaluate(self, model) -> dict:
         """top-1, top-5 and loss over the whole validation split, each image once."""
