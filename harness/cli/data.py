@@ -10,7 +10,7 @@ import click
 
 from harness.cli.fields import field_option, options
 from harness.cli.options import command_options
-from harness.cli.output import emit_json, progress_bar, stdout
+from harness.cli.output import emit_json, progress, stdout
 from pipelines.data.download import DownloadSettings
 from pipelines.data.preprocess import PreprocessSettings
 from pipelines.data.synth import SynthSpec
@@ -31,9 +31,8 @@ def synth(out: Path, classes: int, train_per_class: int, val_per_class: int, see
     from pipelines.data.synth import build
 
     spec = SynthSpec(classes=classes, train_per_class=train_per_class, val_per_class=val_per_class, seed=seed)
-    with progress_bar(f"synth {out}") as bar:
-        task = bar.add_task("images", total=None)
-        built = build(out, spec, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with progress(f"synth {out}", "images") as report:
+        built = build(out, spec, progress=report)
     images = classes * (train_per_class + val_per_class)
     if as_json:
         emit_json({"out": str(out), "built": built, "images": images, "classes": classes})
@@ -68,10 +67,8 @@ def preprocess(src: Path, out: Path, size: int, shards: int | None, seed: int, e
     from pipelines.data.preprocess import preprocess as run_preprocess
 
     settings = PreprocessSettings(size=size, shards=shards, seed=seed)
-    with progress_bar(f"preprocess ({engine.engine})") as bar:
-        task = bar.add_task("shards", total=None)
-        manifest = run_preprocess(src, out, settings, engine,
-                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with progress(f"preprocess ({engine.engine})", "shards") as report:
+        manifest = run_preprocess(src, out, settings, engine, progress=report)
     counts = {name: split["examples"] for name, split in manifest["splits"].items()}
     if as_json:
         emit_json({"out": str(out), "ran": manifest["ran"], "engine": manifest["engine"], "examples": counts,
@@ -102,10 +99,8 @@ def download(urls: Path, out: Path, timeout: float, retries: int, connections: i
     from pipelines.data.download import download as run_download
 
     settings = DownloadSettings(timeout=timeout, retries=retries, connections=connections)
-    with progress_bar(f"download ({engine.engine})") as bar:
-        task = bar.add_task("partitions", total=None)
-        manifest = run_download(urls, out, settings, engine,
-                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with progress(f"download ({engine.engine})", "partitions") as report:
+        manifest = run_download(urls, out, settings, engine, progress=report)
     if as_json:
         emit_json({"out": str(out), **manifest})
         return

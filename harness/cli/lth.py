@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harness.cli.fields import LiveChoice, field_option, options
 from harness.cli.options import command_options, given, placement_flags, refuse_inapplicable
-from harness.cli.output import emit_json, progress_bar, stderr, stdout
+from harness.cli.output import emit_json, progress, stderr, stdout
 from harness.quiet import preload_tensorflow
 from harness.variants import sweep_choices
 from pipelines.errors import UserInputError
@@ -99,10 +99,9 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
     preload_tensorflow()
     from pipelines.lth.search import search
 
-    with progress_bar("tickets") if team.leader else contextlib.nullcontext() as bar:
-        task = bar.add_task("jobs", total=None) if bar else None
+    with progress("tickets", "jobs") if team.leader else contextlib.nullcontext() as report:
         summary = search(config, runner, log=lambda line: stderr.print(line, markup=False), team=team,
-                         progress=(lambda done, total: bar.update(task, completed=done, total=total)) if bar else None,
+                         progress=report,
                          prepare_only=prepare_only, shard=chosen_shard, quiet=not is_verbose())
     if not team.leader:
         return

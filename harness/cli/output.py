@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -16,8 +17,11 @@ def emit_json(obj) -> None:
     click.echo(json.dumps(obj, sort_keys=True))
 
 
-def progress_bar(description: str) -> Progress:
-    return Progress(
-        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=stderr, transient=True,
-    )
+@contextlib.contextmanager
+def progress(description: str, unit: str):
+    """A transient progress bar on stderr; yields the `(done, total)` callback that moves it."""
+    bar = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr,
+                   transient=True)
+    with bar:
+        task = bar.add_task(unit, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

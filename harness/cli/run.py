@@ -10,7 +10,7 @@ from harness.cli.fields import field_option, options
 from harness.cli.options import command_options, placement_flags, refuse_inapplicable
 from harness.runner import RunSettings
 from pipelines.lth.config import LthConfig
-from harness.cli.output import emit_json, progress_bar, stdout
+from harness.cli.output import emit_json, progress, stdout
 from harness.quiet import preload_tensorflow
 
 
@@ -80,10 +80,8 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     from harness.results import save_record
     from harness.runner import run_variant
 
-    with progress_bar(f"{variant} on {workload}") as bar:
-        task = bar.add_task("steps", total=None)
-        record = run_variant(chosen, settings, on_step=lambda done, total: bar.update(task, completed=done,
-                                                                                      total=total))
+    with progress(f"{variant} on {workload}", "steps") as report:
+        record = run_variant(chosen, settings, on_step=report)
     path = save_record(results, record)
     timing = record["timing"]
     fraction = record.get("fraction_of_ceiling")
