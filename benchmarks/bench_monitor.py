@@ -13,7 +13,7 @@ INTERVAL_S = 0.25  # the default of `harness run --sample-interval`
 
 def alternating_throughputs(interval_s: float = INTERVAL_S, chunks: int = CHUNKS) -> tuple[list[float], list[float]]:
     """Images/s of each chunk without and with the sampler."""
-    from harness.quiet import preload_tensorflow, silence
+    from harness.quiet import preload_keras, silence
     from harness.samplers import Sampler
     from harness.timing import StepClock, keras_step_callback
     from pipelines.data.source import ImageFolderSource
@@ -22,7 +22,7 @@ def alternating_throughputs(interval_s: float = INTERVAL_S, chunks: int = CHUNKS
     from pipelines.train.workloads import get_workload
 
     silence(verbose=False)
-    preload_tensorflow()
+    preload_keras()
     chosen = scale()
     setup = TrainSetup(source=ImageFolderSource(image_folder()), workload=get_workload(chosen.workload),
                        placement=place(PlacementSpec(device="cpu")), pipeline="synthetic")

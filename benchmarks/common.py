@@ -58,14 +58,14 @@ def shards() -> Path:
 
 def run(variant: str, data: Path | None = None, **settings) -> dict:
     """One `harness run` of `variant` at the suite's scale, without the monitor unless asked; its record."""
-    from harness.quiet import preload_tensorflow, silence
+    from harness.quiet import preload_keras, silence
     from harness.runner import RunSettings, run_variant
     from harness.variants import get_variant
     from pipelines.data.shards import open_source
     from pipelines.train.workloads import get_workload
 
     silence(verbose=False)
-    preload_tensorflow()
+    preload_keras()
     chosen = scale()
     options = {"steps": chosen.steps, "warmup": chosen.warmup, "sample_interval_s": 0, "verdict": False, **settings}
     return run_variant(get_variant(variant), RunSettings(source=open_source(data or image_folder()),

@@ -3,7 +3,7 @@
 TF reads TF_CPP_MIN_LOG_LEVEL when its C++ runtime loads, so `silence` must run before the first
 `import tensorflow`; the CLI calls it first thing and imports TensorFlow lazily. Some of XLA's
 registrations log through absl's C++ logger at import time regardless of that variable, so commands
-that need TensorFlow load it through `preload_tensorflow`, which closes stderr's file descriptor
+that need Keras load it through `preload_keras`, which closes stderr's file descriptor
 for the duration of the import.
 """
 
@@ -30,18 +30,24 @@ def silence(verbose: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     warnings.filterwarnings("ignore")
-    for name in ("tensorflow", "absl", "keras", "py4j", "pyspark", "h5py"):
+    for name in ("tensorflow", "absl", "keras", "jax", "py4j", "pyspark", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def preload_tensorflow() -> None:
-    """Import TensorFlow and Keras now, quietly unless --verbose was given."""
+def preload_keras() -> None:
+    """Import Keras (on the selected backend, and TensorFlow with it when that is the backend) now,
+    quietly unless --verbose was given."""
+    from pipelines import backend
+
     with native_stderr_muted(active=not _verbose):
         import keras  # noqa: F401
-        import tensorflow as tf
 
+        if backend.active() == "tensorflow":
+            import tensorflow as tf
+
+            if not _verbose:
+                tf.get_logger().setLevel(logging.ERROR)
         if not _verbose:
-            tf.get_logger().setLevel(logging.ERROR)
             import absl.logging
 
             absl.logging.set_verbosity(absl.logging.ERROR)

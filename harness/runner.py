@@ -25,6 +25,7 @@ from pipelines.data.preprocess import PreprocessSettings, preprocess
 from pipelines.data.shards import ShardSource, ShardSplit, naming_bad_input
 from pipelines.data.source import ImageFolderSource, Split
 from pipelines.engines import EngineSettings
+from pipelines.backend import DEFAULT as DEFAULT_BACKEND
 from pipelines.errors import UserInputError
 from pipelines.settings import setting
 from pipelines.lth.masks import MaskSpec, compute_masks
@@ -45,6 +46,7 @@ class RunSettings:
     warmup: int = setting(5, "Untimed steps before them (*-cached adds one epoch to fill its cache).")
     seed: int = setting(0, "Data order, initialization and synthetic batches.")
     cache_dir: Path | None = setting(None, "*-cached: cache decoded images in a file there instead of in memory.")
+    backend: str = DEFAULT_BACKEND
     logical_devices: int | None = None
     precision: str = "float32"
     jit: bool = False
@@ -67,7 +69,7 @@ class RunSettings:
             raise UserInputError("--workers must be at least 1")
 
     def placement_spec(self, variant: Variant) -> PlacementSpec:
-        return PlacementSpec(device=variant.device, logical_devices=self.logical_devices,
+        return PlacementSpec(backend=self.backend, device=variant.device, logical_devices=self.logical_devices,
                              precision=self.precision, jit=self.jit)
 
     def pipeline_spec(self, batch_size: int) -> online.PipelineSpec:

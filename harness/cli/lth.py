@@ -10,9 +10,8 @@ import click
 from rich.table import Table
 
 from harness.cli.fields import LiveChoice, field_option, options
-from harness.cli.options import command_options, given, placement_flags, refuse_inapplicable
+from harness.cli.options import command_options, given, placement_flags, refuse_inapplicable, start_keras
 from harness.cli.output import emit_json, progress, stderr, stdout
-from harness.quiet import preload_tensorflow
 from harness.variants import sweep_choices
 from pipelines.errors import UserInputError
 from pipelines.executors import ExecutorSettings
@@ -95,8 +94,8 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
     runner.validate()
     if executor == "mpi" and not mpi.launched_by_mpi():  # never returns: this process becomes mpiexec
         mpi.relaunch(workers, [sys.executable, "-m", "harness.cli", *sys.argv[1:]])
-    team = mpi.Team() if executor == "mpi" else mpi.Solo()  # binds GPUs before TensorFlow loads
-    preload_tensorflow()
+    team = mpi.Team() if executor == "mpi" else mpi.Solo()  # binds GPUs before TensorFlow or JAX loads
+    start_keras(config.placement)
     from pipelines.lth.search import search
 
     with progress("tickets", "jobs") if team.leader else contextlib.nullcontext() as report:

@@ -8,9 +8,10 @@ import click
 from click.core import ParameterSource
 
 from harness.cli.fields import field_option, options
-from harness.quiet import silence
+from harness.quiet import preload_keras, silence
+from pipelines import backend
 from pipelines.errors import UserInputError
-from pipelines.train.placement import PlacementSpec
+from pipelines.train.placement import DEVICES, PlacementSpec
 
 
 class InputError(click.ClickException):
@@ -40,13 +41,20 @@ def command_options(func):
     return wrapper
 
 
-def placement_flags(func):
-    """--logical-devices, --precision and --jit, passed on as `placement_flags` (a dict)."""
+def start_keras(spec: PlacementSpec) -> None:
+    """Select the placement's backend (with its logical devices, on JAX) and import Keras, quietly:
+    before anything else imports Keras."""
+    backend.select(spec.backend, host_devices=spec.logical_devices if DEVICES[spec.device].gpus else None)
+    preload_keras()
 
-    @options(*(field_option(PlacementSpec, name) for name in ("logical_devices", "precision", "jit")))
+
+def placement_flags(func):
+    """--backend, --logical-devices, --precision and --jit, passed on as `placement_flags` (a dict)."""
+
+    @options(*(field_option(PlacementSpec, name) for name in ("backend", "logical_devices", "precision", "jit")))
     @functools.wraps(func)
-    def wrapper(*args, logical_devices: int | None, precision: str, jit: bool, **kwargs):
-        flags = {"logical_devices": logical_devices, "precision": precision, "jit": jit}
+    def wrapper(*args, backend: str, logical_devices: int | None, precision: str, jit: bool, **kwargs):
+        flags = {"backend": backend, "logical_devices": logical_devices, "precision": precision, "jit": jit}
         return func(*args, placement_flags=flags, **kwargs)
 
     return wrapper

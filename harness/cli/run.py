@@ -7,11 +7,10 @@ from pathlib import Path
 import click
 
 from harness.cli.fields import field_option, options
-from harness.cli.options import command_options, placement_flags, refuse_inapplicable
+from harness.cli.options import command_options, placement_flags, refuse_inapplicable, start_keras
 from harness.runner import RunSettings
 from pipelines.lth.config import LthConfig
 from harness.cli.output import emit_json, progress, stdout
-from harness.quiet import preload_tensorflow
 
 
 @click.command()
@@ -60,6 +59,7 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     chosen = get_variant(variant)
     training = None if chosen.mode == "train" else f"applies to training variants, not {variant}"
     refuse_inapplicable({
+        "backend": None if chosen.mode in ("train", "sweep") else f"applies to training and sweep variants, not {variant}",
         "logical_devices": training, "precision": training, "jit": training, "profile": training,
         "profile_steps": training, "no_verdict": training,
         "cache_dir": None if chosen.pipeline == "cached" else f"applies to *-cached variants, not {variant}",
@@ -73,9 +73,10 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
                            sample_interval_s=sample_interval, profile_root=results / "profiles" if profile else None,
                            profile_steps=profile_steps, verdict=not no_verdict, **placement_flags)
     settings.validate()
+    spec = settings.placement_spec(chosen)
     if chosen.mode == "train":
-        settings.placement_spec(chosen).validate()
-    preload_tensorflow()
+        spec.validate()
+    start_keras(spec)
     from harness.figures import run_figures
     from harness.results import save_record
     from harness.runner import run_variant

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from pipelines.backend import BACKENDS, DEFAULT as DEFAULT_BACKEND
 from pipelines.errors import UserInputError
 from pipelines.registry import Registry
 from pipelines.settings import setting
@@ -43,6 +44,7 @@ def larger_device(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class PlacementSpec:
+    backend: str = setting(DEFAULT_BACKEND, "The Keras backend that trains.", choices=BACKENDS)
     device: str = setting("cpu", "Where training runs.", choices=DEVICES)
     logical_devices: int | None = setting(
         None, "Run a GPU placement on N logical CPU devices (labelled so, never a GPU figure).")
