@@ -9,7 +9,7 @@ WORKLOAD ?= small
 STEPS ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: setup java test-tools demo test bench bench-html clean
+.PHONY: setup java test-tools demo test bench bench-html gpu-wheels gpu-check-cpu gpu-report clean
 
 java:
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
@@ -52,5 +52,25 @@ bench-html: setup
 	$(BIN)/asv publish
 	@echo "asv site: reports/asv/index.html"
 
+# The GPU check (benchmarks/gpu/check.sh; README "The GPU check"). gpu-wheels downloads what the GPU
+# machine lacks, for its CPython 3.12 on manylinux x86_64, into .whl/ (git-ignored): Keras and those of
+# its requirements that machine does not have (optree 0.16 is the newest built for manylinux2014).
+GPU_WHEELS ?= keras==3.15.1 namex==0.1.0 optree==0.16.0 packaging==26.4 typing_extensions==4.16.0
+GPU_CHECK_OUT ?= results/gpu-check
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d .whl $(GPU_WHEELS)
+
+# The same steps on this machine's CPU with a tiny workload: everything short of the GPU.
+gpu-check-cpu: setup
+	PYTHON=$(BIN)/python bash benchmarks/gpu/check.sh $(GPU_CHECK_OUT) --device cpu --quick
+
+# A check's archive rendered here: make gpu-report ARCHIVE=results/gpu-check/gpu-check-....tar.gz
+gpu-report: setup
+	@test -n "$(ARCHIVE)" || { echo "error: name the archive: make gpu-report ARCHIVE=FILE" >&2; exit 2; }
+	rm -rf results/gpu-check-report && mkdir -p results/gpu-check-report
+	tar -xzf $(ARCHIVE) -C results/gpu-check-report --strip-components 1
+	$(BIN)/harness report results/gpu-check-report/results --out reports/gpu-check.html
+
 clean:
-	rm -rf $(VENV) results reports/*.html reports/*.png reports/asv .asv data/default data/asv-* .pytest_cache
+	rm -rf $(VENV) results reports/*.html reports/*.png reports/asv .asv data/default data/asv-* .pytest_cache .site

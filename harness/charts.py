@@ -37,8 +37,8 @@ def _layout(title: str, x: str, y: str, **extra) -> dict:
 def reference_story(rows: list[Row], workload: str) -> dict | None:
     """Hours per ImageNet epoch for the story's four steps: the runs present against the reference.
 
-    Each device's bar is its slowest (starved) or fastest (fed) non-synthetic training pipeline.
-    Every measured bar is extrapolated from images/s on this workload to ImageNet's size, and says
+    Each device's bar is its slowest (starved) or fastest (fed) non-synthetic training pipeline, on
+    whichever backend that was (its hover names a backend other than the default). Every measured bar is extrapolated from images/s on this workload to ImageNet's size, and says
     so; runs on logical CPU devices say that too. Missing steps are labelled "no run".
     """
     training = [r for r in rows if r.workload == workload and r.mode == "train" and r.masking is None
@@ -58,7 +58,7 @@ def reference_story(rows: list[Row], workload: str) -> dict | None:
         where = " on logical CPU devices" if chosen.logical_devices else ""
         measured.append(chosen.imagenet_epoch_s / HOUR)
         labels.append(f"{chosen.imagenet_epoch_s / HOUR:.2g} h extrapolated")
-        details.append(f"{chosen.variant}{where}: {chosen.images_per_s:.0f} images/s on {workload}, "
+        details.append(f"{chosen.series}{where}: {chosen.images_per_s:.0f} images/s on {workload}, "
                        f"extrapolated to 1,281,167 images")
     reference = [hours for *_, hours in STORY]
     return {
@@ -114,7 +114,7 @@ def data_against_ceiling(rows: list[Row], workload: str) -> dict | None:
     data = sorted((r for r in rows if r.mode == "data" and r.workload == workload), key=lambda r: r.images_per_s)
     if not data:
         return None
-    names = [r.variant for r in data]
+    names = [r.series for r in data]
     traces = [{"type": "bar", "name": "pipeline alone", "x": names, "y": [r.images_per_s for r in data]}]
     ceilings = [r.decode_ceiling for r in data]
     if any(c is not None for c in ceilings):
@@ -126,13 +126,13 @@ def data_against_ceiling(rows: list[Row], workload: str) -> dict | None:
 
 
 def sweep_scaling(rows: list[Row], workload: str) -> dict | None:
-    """Speedup over the serial executor against workers, one line per executor, ideal for reference."""
+    """Speedup over the serial executor against workers, one line per executor and backend, ideal for reference."""
     sweeps = [r for r in rows if r.mode == "sweep" and r.workload == workload and r.speedup is not None]
     if not sweeps:
         return None
     traces = []
-    for variant in sorted({r.variant for r in sweeps}):
-        points = sorted((r for r in sweeps if r.variant == variant), key=lambda r: r.workers)
+    for variant in sorted({r.series for r in sweeps}):
+        points = sorted((r for r in sweeps if r.series == variant), key=lambda r: r.workers)
         workers = [r.workers for r in points]
         traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{variant} speedup",
                        "x": workers, "y": [r.speedup for r in points]})

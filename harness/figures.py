@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from harness.record import RunRecord
+from harness.variants import TRAINING_MODES
+
+BEFORE_BACKENDS = "tensorflow"  # what every training run recorded before the backend was a choice trained on
 
 # (key, label, better): better is "higher" or "lower", for `harness compare`
 COMPARED = (
@@ -19,6 +22,14 @@ COMPARED = (
     ("fraction_of_ceiling", "of decode ceiling", "higher"),
     ("makespan_s", "sweep makespan (s)", "lower"),
 )
+
+
+def backend_of(record: RunRecord) -> str | None:
+    """The Keras backend that trained the run; None for a run that trained no model (a record made
+    before the backend was a choice holds none, and trained on BEFORE_BACKENDS if it trained)."""
+    if "backend" in record:
+        return record["backend"]
+    return BEFORE_BACKENDS if record["mode"] in TRAINING_MODES else None
 
 
 def run_figures(record: RunRecord) -> dict:
@@ -40,6 +51,7 @@ def run_figures(record: RunRecord) -> dict:
         input_bound, source = verdict.get("input_wait_pct"), verdict.get("input_wait_source")
     gpu_available = bool(gpu and gpu["available"])
     return {
+        "backend": backend_of(record),
         "images_per_s": timing["images_per_s"],
         "step_p50_s": timing["step_p50_s"],
         "step_p90_s": timing["step_p90_s"],

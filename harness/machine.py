@@ -1,4 +1,9 @@
-"""What a run record says about the machine: CPU, cores, GPUs, library versions and git commit."""
+"""What a run record says about the machine: CPU, cores, GPUs, library versions and git commit.
+
+Library versions are read from the installed distributions' metadata (None where one is absent), so
+listing one costs no import: both Keras backends are listed (tensorflow; jax and jaxlib, with the
+`jax-cuda*` plugin that gives JAX its GPUs, under whatever name the installed one has).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ import psutil
 
 from pipelines.gpus import list_gpus
 
-LIBRARIES = ("tensorflow", "keras", "numpy", "pyspark", "elephas", "mpi4py", "pillow", "nvidia-ml-py")
+LIBRARIES = ("tensorflow", "keras", "jax", "jaxlib", "numpy", "pyspark", "elephas", "mpi4py", "pillow",
+             "nvidia-ml-py")
+PLUGIN_PREFIXES = ("jax-cuda", "jax_cuda")  # JAX's GPU plugins: jax-cuda12-plugin, jax-cuda12-pjrt, ...
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,6 +41,10 @@ def library_versions() -> dict[str, str | None]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"] or ""
+        if name.lower().startswith(PLUGIN_PREFIXES):
+            versions[name.lower().replace("_", "-")] = distribution.version
     return versions
 
 

@@ -43,11 +43,30 @@ def preload_keras() -> None:
         import keras  # noqa: F401
 
         if backend.active() == "tensorflow":
-            import tensorflow as tf
+            _import_tensorflow()
+        _quiet_absl()
 
-            if not _verbose:
-                tf.get_logger().setLevel(logging.ERROR)
-        if not _verbose:
-            import absl.logging
 
-            absl.logging.set_verbosity(absl.logging.ERROR)
+def preload_tensorflow() -> None:
+    """Import TensorFlow now, quietly, where it is installed: for a command that trains no model but
+    may read or write through tf.data and TFRecords (the data and preprocessing variants)."""
+    from pipelines.backend import tensorflow_installed
+
+    with native_stderr_muted(active=not _verbose):
+        if tensorflow_installed():  # imports it
+            _import_tensorflow()
+            _quiet_absl()
+
+
+def _import_tensorflow() -> None:
+    import tensorflow as tf
+
+    if not _verbose:
+        tf.get_logger().setLevel(logging.ERROR)
+
+
+def _quiet_absl() -> None:
+    if not _verbose:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)

@@ -94,11 +94,22 @@ class TopOp(TypedDict):
     self_time_share: float
 
 
+class ProfiledDevice(TypedDict):
+    """The accelerator's figures from xprof's overview page (absent for a CPU-only trace)."""
+
+    hardware: str
+    duty_cycle_pct: float
+    idle_pct: float
+
+
 class Profile(TypedDict):
     steps: int
     logdir: str
     input_bound_pct: NotRequired[float | None]
     top_ops: list[TopOp]
+    step_ms_mean: NotRequired[float | None]
+    device: NotRequired[ProfiledDevice | None]
+    notes: NotRequired[list[str] | None]  # what the summary lacks, and why (e.g. a JAX trace's input share)
 
 
 class DecodeCeiling(TypedDict):
@@ -123,6 +134,9 @@ class RunRecord(TypedDict):
     workload: Workload
     timing: Timing
     machine: Machine
+    # The Keras backend that trained (None: the run trained no model). Absent from records made before
+    # there was a choice, which all trained on TensorFlow: read it with harness.figures.backend_of.
+    backend: NotRequired[str | None]
     masking: NotRequired[str | None]
     placement: NotRequired[Placement | None]
     monitor: NotRequired[Monitor | None]

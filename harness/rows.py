@@ -1,24 +1,40 @@
-"""The overview's rows: one per (variant, workload, host, workers), medians over its runs.
+"""The overview's rows: one per (variant, backend, workload, host, workers), medians over its runs.
 
 Speedups compare throughputs within the same workload, host and mode only (training runs against
-training runs, pipeline-alone runs against their own kind, sweeps against the serial executor).
+training runs, pipeline-alone runs against their own kind, sweeps against the serial executor on
+the same backend). Training speedups cross backends: a JAX run against the slowest CPU run is a
+speedup like any other, and its baseline's name says which backend that ran on.
 """
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from harness.figures import run_figures
+from harness.figures import backend_of, run_figures
 from harness.record import RunRecord
+from pipelines.backend import DEFAULT as DEFAULT_BACKEND
 from pipelines.errors import UserInputError
 from pipelines.executors import EXECUTORS
 from pipelines.train.placement import DEVICES
 
 
+class Key(NamedTuple):
+    """What makes runs one row."""
+
+    workload: str
+    host: str
+    mode: str
+    variant: str
+    workers: int | None  # sweeps: the executor's workers
+    backend: str | None
+
+
 @dataclass(frozen=True)
 class Row:
     variant: str
+    backend: str | None  # the Keras backend that trained; None: the run trained no model
     workload: str
     host: str
     mode: str
@@ -45,7 +61,18 @@ class Row:
 
     @property
     def label(self) -> str:
+        """The variant and its workers: the row's name beside its backend column."""
         return f"{self.variant} x{self.workers}" if self.workers else self.variant
+
+    @property
+    def series(self) -> str:
+        """The variant, and its backend where that is not the default: a chart's line or bar, which has
+        no backend column beside it."""
+        return _series(self.variant, self.backend)
+
+
+def _series(variant: str, backend: str | None) -> str:
+    return variant if backend in (None, DEFAULT_BACKEND) else f"{variant} on {backend}"
 
 
 def summarize(records: list[RunRecord], baseline: str | None = None) -> list[Row]:
@@ -54,28 +81,28 @@ def summarize(records: list[RunRecord], baseline: str | None = None) -> list[Row
     if baseline is not None and baseline not in {r["variant"] for r in records}:
         known = ", ".join(sorted({r["variant"] for r in records})) or "none"
         raise UserInputError(f"baseline {baseline!r} has no runs in these results; variants present: {known}")
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[Key, list[RunRecord]] = {}
     for record in records:
-        workers = record["sweep"]["workers"] if record.get("sweep") else None
-        key = (record["workload"]["name"], record["machine"]["host"], record["mode"], record["variant"], workers)
+        key = Key(record["workload"]["name"], record["machine"]["host"], record["mode"], record["variant"],
+                  record["sweep"]["workers"] if record.get("sweep") else None, backend_of(record))
         groups.setdefault(key, []).append(record)
 
     rates = {key: _median([r["timing"]["images_per_s"] for r in runs]) for key, runs in groups.items()}
     rows = []
     for key, runs in groups.items():
-        workload, host, mode, variant, workers = key
-        peers = {k: rate for k, rate in rates.items() if k[:3] == key[:3]}
-        chosen = _baseline_key(mode, peers, groups, baseline)
+        workload, host, mode, variant, workers, backend = key
+        peers = {k: rate for k, rate in rates.items() if k[:3] == key[:3]}  # same workload, host and mode
+        chosen = _baseline_key(key, peers, groups, baseline)
         speedup = rates[key] / peers[chosen] if chosen else None
         figures = [run_figures(r) for r in runs]
         latest = runs[-1].get("verdict") or {}
         rows.append(Row(
-            variant=variant, workload=workload, host=host, mode=mode, device=runs[0]["device"],
+            variant=variant, backend=backend, workload=workload, host=host, mode=mode, device=runs[0]["device"],
             pipeline=runs[0]["pipeline"], workers=workers, masking=runs[0].get("masking"),
             logical_devices=bool((runs[0].get("placement") or {}).get("logical")), runs=len(runs),
             images_per_s=rates[key], imagenet_epoch_s=_median([r["timing"]["imagenet_epoch_s"] for r in runs]),
             step_p50_s=_median([r["timing"]["step_p50_s"] for r in runs]),
-            speedup=speedup, baseline=_label(chosen),
+            speedup=speedup, baseline=_baseline_name(chosen),
             fraction_of_ceiling=_median([f["fraction_of_ceiling"] for f in figures]),
             decode_ceiling=_median([(r.get("decode_ceiling") or {}).get("images_per_s") for r in runs]),
             efficiency=speedup / workers if speedup and workers else None,
@@ -93,21 +120,24 @@ def _median(values: list) -> float | None:
     return statistics.median(present) if present else None
 
 
-def _label(key: tuple | None) -> str | None:
+def _baseline_name(key: Key | None) -> str | None:
+    """The baseline's variant, backend (where not the default) and workers: it has no column of its own."""
     if key is None:
         return None
-    variant, workers = key[3], key[4]
-    return f"{variant} x{workers}" if workers else variant
+    series = _series(key.variant, key.backend)
+    return f"{series} x{key.workers}" if key.workers else series
 
 
-def _baseline_key(mode: str, peers: dict[tuple, float], groups: dict[tuple, list[RunRecord]],
-                  baseline: str | None) -> tuple | None:
-    """The named variant if the group has it; sweeps against sweep-serial; else the slowest CPU variant."""
-    named = [k for k in peers if k[3] == baseline]
+def _baseline_key(key: Key, peers: dict[Key, float], groups: dict[Key, list[RunRecord]],
+                  baseline: str | None) -> Key | None:
+    """The named variant if the group has it; sweeps against sweep-serial on their backend; else the
+    slowest CPU variant."""
+    named = [k for k in peers if k.variant == baseline]
     if named:
         return min(named, key=peers.get)
-    if mode == "sweep":
-        serial = [k for k in peers if k[3] == f"sweep-{EXECUTORS.entries()[0].value.variant}"]  # the baseline's
+    if key.mode == "sweep":
+        serial = [k for k in peers if k.variant == f"sweep-{EXECUTORS.entries()[0].value.variant}"  # the baseline's
+                  and k.backend == key.backend]
         if serial:
             return min(serial, key=peers.get)
     cpu = [k for k in peers if groups[k][0]["device"] in DEVICES and DEVICES[groups[k][0]["device"]].gpus == 0]

@@ -158,7 +158,7 @@ def _run_training(variant: Variant, settings: RunSettings, context: RunContext) 
         from harness.profiler import summarize_profile
 
         extra["profile"] = {"logdir": str(profile_dir.resolve()), "steps": profiled,
-                            **summarize_profile(profile_dir)}
+                            **summarize_profile(profile_dir, settings.backend)}
     if settings.verdict and variant.pipeline != "synthetic":
         with naming_bad_input(settings.source, "train"):
             extra["verdict"] = _verdict(variant, settings, setup, model, dataset, stats,
@@ -178,7 +178,8 @@ def _verdict(variant: Variant, settings: RunSettings, setup: TrainSetup, model, 
     synthetic, _ = dataclasses.replace(setup, pipeline="synthetic").train_dataset()
     ceiling = verdict.measure_model_ceiling(model, synthetic, steps, VERDICT_WARMUP, setup.global_batch)
     supply = verdict.measure_supply(dataset, steps, VERDICT_WARMUP, setup.global_batch)
-    judged = verdict.judge(stats.images_per_s, ceiling, supply, variant.device, variant.pipeline, input_bound_pct)
+    judged = verdict.judge(stats.images_per_s, ceiling, supply, variant.device, variant.pipeline, input_bound_pct,
+                           backend=settings.backend)
     return {**judged, "steps": steps}
 
 
@@ -188,7 +189,7 @@ def _run_sweep(variant: Variant, settings: RunSettings, context: RunContext) -> 
         raise UserInputError(f"{variant.name} retrains tickets on image files: pass an ImageNet-layout folder as --data")
     started_at = time.time()
     stats, extra = time_sweep(variant.executor, settings.workers, settings.source.root, settings.workload.name,
-                              settings.seed, context.on_step)
+                              settings.seed, settings.backend, context.on_step)
     return _record(variant, settings, context, started_at, len(settings.source.split("train")), stats, **extra)
 
 
@@ -208,6 +209,7 @@ def _record(variant: Variant, settings: RunSettings, context: RunContext, starte
         "variant": variant.name,
         "summary": variant.summary,
         "mode": variant.mode,
+        "backend": settings.backend if variant.backends else None,  # None: the run trains no model
         "device": variant.device,
         "pipeline": variant.pipeline,
         "workload": settings.workload.as_dict(),

@@ -2,9 +2,11 @@
 
 The dense run and its masks are made once per (data, workload, seed) and kept in the temp folder;
 each measurement copies them into a fresh folder and runs `harness lth --executor X` there as a
-subprocess, so every executor pays what a user pays (process start-up, TensorFlow imports in its
-workers, mpiexec or Spark) and retrains exactly the same jobs. The makespan is that subprocess's wall
-time; throughput counts the training images of all jobs over it.
+subprocess, so every executor pays what a user pays (process start-up, Keras and backend imports in
+its workers, mpiexec or Spark) and retrains exactly the same jobs. The makespan is that subprocess's
+wall time; throughput counts the training images of all jobs over it. The dense run, the masks and
+the tickets all train on one Keras backend, the run's (`--backend`): a search folder's identity
+includes it, so each backend has its own prepared search.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from harness.timing import StepStats
 from pipelines.data.shards import open_source
 from pipelines.lth.config import LthConfig
 from pipelines.lth.prepare import prepare
+from pipelines.train.placement import PlacementSpec
 
 GRID = {"epochs": 2, "rewinds": (0, 1), "sparsities": (0.5, 0.8), "scope": "layer"}
 THREADS_PER_JOB = 1  # single-threaded jobs, serial included: speedups then measure the executor alone
@@ -34,26 +37,34 @@ def grid_arguments() -> list[str]:
             "--threads", str(THREADS_PER_JOB)]
 
 
-def prepared_search(data: Path, workload: str, seed: int, log) -> Path:
-    """The grid's dense run and masks, made once and reused by every sweep variant."""
+def lth_command(executor: str, workers: int, data: Path, workload: str, seed: int, backend: str,
+                out: Path) -> list[str]:
+    """The `harness lth` command that runs the grid's tickets in `out` (prepared), on `backend`."""
+    return [sys.executable, "-m", "harness.cli", "lth", "--data", str(Path(data).resolve()), "--workload", workload,
+            "--seed", str(seed), *grid_arguments(), "--backend", backend, "--executor", executor, "--out", str(out),
+            "--json", *(["--workers", str(workers)] if executor != "serial" else [])]
+
+
+def prepared_search(data: Path, workload: str, seed: int, backend: str, log) -> Path:
+    """The grid's dense run and masks on `backend` (this process's Keras backend), made once and reused
+    by every sweep variant."""
     data = str(Path(data).resolve())
-    key = hashlib.sha1(json.dumps([data, workload, seed, GRID], default=list).encode()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([data, workload, seed, backend, GRID], default=list).encode()).hexdigest()[:12]
     folder = Path(tempfile.gettempdir()) / f"lth-harness-sweep-{key}"
     config = LthConfig(data=data, out=str(folder), workload=workload, epochs=GRID["epochs"],
-                       rewinds=GRID["rewinds"], sparsities=GRID["sparsities"], scope=GRID["scope"], seed=seed)
+                       rewinds=GRID["rewinds"], sparsities=GRID["sparsities"], scope=GRID["scope"], seed=seed,
+                       placement=PlacementSpec(backend=backend))
     prepare(config, log, [])  # skips what is already there
     return folder
 
 
-def time_sweep(executor: str, workers: int, data: Path, workload: str, seed: int, on_step=None,
+def time_sweep(executor: str, workers: int, data: Path, workload: str, seed: int, backend: str, on_step=None,
                log=lambda line: None) -> tuple[StepStats, dict]:
-    prepared = prepared_search(data, workload, seed, log)
+    prepared = prepared_search(data, workload, seed, backend, log)
     with tempfile.TemporaryDirectory(prefix="lth-harness-sweep-run-") as scratch:
         out = Path(scratch) / "search"
         shutil.copytree(prepared, out, ignore=shutil.ignore_patterns("jobs", "summary.json"))
-        command = [sys.executable, "-m", "harness.cli", "lth", "--data", str(Path(data).resolve()), "--workload",
-                   workload, "--seed", str(seed), *grid_arguments(), "--executor", executor, "--out", str(out),
-                   "--json", *(["--workers", str(workers)] if executor != "serial" else [])]
+        command = lth_command(executor, workers, data, workload, seed, backend, out)
         jobs = len(GRID["sparsities"]) * len(GRID["rewinds"])
         launched_at = time.time()
         started = time.perf_counter()

@@ -6,6 +6,7 @@ for data: that wait is what the harness exists to expose.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -75,10 +76,14 @@ class StepClock:
 
 
 def drain(dataset, total: int, report=None) -> StepClock:
-    """The pipeline alone: pull `total` batches and tick after each (`report(done)` after each, if given)."""
+    """The pipeline alone: pull `total` batches and tick after each (`report(done)` after each, if given).
+
+    `dataset` is a tf.data dataset (each drain starts a fresh iterator of it) or a generator of numpy
+    batches (each drain goes on from where the last one, or a fit, left it).
+    """
     clock = StepClock()
     clock.start()
-    for done, _ in enumerate(dataset.take(total), start=1):
+    for done, _ in enumerate(itertools.islice(dataset, total), start=1):
         clock.tick()
         if report:
             report(done)

@@ -2,20 +2,24 @@
 
 `<device>-<pipeline>` trains MobileNetV2 on that device (pipelines.train.placement.DEVICES) fed by
 that pipeline (pipelines.data.online.PIPELINES), `<device>-synthetic` on in-memory tensors (the
-model's ceiling); `cpu-synthetic-<masking>` holds an 80% layer-wise pruning mask by each masking
-method (pipelines.train.masking.MASKINGS: `masked`, `constraint`, and `zeroed`, the same zeros not
-held, which prices the holding); `data-<pipeline>` runs the pipeline alone, no model, to measure
+model's ceiling); `<device>-synthetic-<masking>` holds an 80% layer-wise pruning mask by each
+masking method (pipelines.train.masking.MASKINGS: `masked`, `constraint`, and `zeroed`, the same
+zeros not held, which prices the holding) on each device; `data-<pipeline>` runs the pipeline alone, no model, to measure
 what it can supply; `preprocess-<engine>` times the offline job that writes the shards `*-offline`
 reads (pipelines.engines.ENGINES); `sweep-<executor>` times a small ticket grid through `harness lth`
 with that executor (pipelines.executors.EXECUTORS), or with each ticket fit another way
 (pipelines.train.fits.FITS: `sweep-elephas`). The catalogue is made on each call, so a choice
 registered at run time is a variant at once.
+
+A variant that trains a model (training and sweeps) runs on every Keras backend
+(pipelines.backend.BACKENDS), chosen by `--backend`; the others train nothing and take none.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from pipelines.backend import BACKENDS
 from pipelines.data.online import MEMORY, PIPELINES
 from pipelines.engines import ENGINES
 from pipelines.errors import UserInputError
@@ -24,7 +28,8 @@ from pipelines.train.fits import FITS
 from pipelines.train.masking import MASKINGS
 from pipelines.train.placement import DEVICES
 
-CEILING_DEVICE, CEILING_PIPELINE = "cpu", "synthetic"  # where the masking variants price a mask
+CEILING_DEVICE = "cpu"  # where the variants that train nothing are filed
+TRAINING_MODES = ("train", "sweep")  # the modes that train a model, on a Keras backend
 SWEEP_GRID = "a grid of 4 ticket jobs (2 masks x 2 rewinds)"
 
 
@@ -39,8 +44,14 @@ class Variant:
     masking: str | None = None  # train: hold a pruning mask this way (MASKINGS)
     executor: str | None = None  # sweep: what `harness lth --executor` gets (sweep_choices)
 
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """The Keras backends `--backend` may choose for this variant: all of them where it trains a
+        model, none where it does not."""
+        return BACKENDS.names() if self.mode in TRAINING_MODES else ()
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "backends": list(self.backends)}
 
 
 def sweep_choices() -> dict[str, str]:
@@ -56,11 +67,13 @@ def catalogue() -> dict[str, Variant]:
     fed = [p for p in PIPELINES.entries() if p.value.reads != MEMORY]
     variants = [Variant(f"{d.name}-{p.name}", f"{d.summary}, fed by {p.summary}", "train", d.name, p.name)
                 for d in DEVICES.entries() for p in fed]
+    in_memory = [p for p in PIPELINES.entries() if p.value.reads == MEMORY]
     variants += [Variant(f"{d.name}-{p.name}", f"{d.summary} on {p.summary}", "train", d.name, p.name)
-                 for d in DEVICES.entries() for p in PIPELINES.entries() if p.value.reads == MEMORY]
-    variants += [Variant(f"{CEILING_DEVICE}-{CEILING_PIPELINE}-{m.value.variant}",
-                         f"{DEVICES.summary(CEILING_DEVICE)} on synthetic tensors, an 80% layer-wise mask {m.summary}",
-                         "train", CEILING_DEVICE, CEILING_PIPELINE, masking=m.name) for m in MASKINGS.entries()]
+                 for d in DEVICES.entries() for p in in_memory]
+    variants += [Variant(f"{d.name}-{p.name}-{m.value.variant}",
+                         f"{d.summary} on {p.name} tensors, an 80% layer-wise mask {m.summary}",
+                         "train", d.name, p.name, masking=m.name)
+                 for d in DEVICES.entries() for p in in_memory for m in MASKINGS.entries()]
     variants += [Variant(f"data-{p.name}", f"the pipeline alone: {p.summary}", "data", CEILING_DEVICE, p.name)
                  for p in fed]
     variants += [Variant(f"preprocess-{e.name}", f"offline preprocessing to shards at the workload's size, {e.summary}",

@@ -4,15 +4,21 @@ Two measurements bracket a run. The *model ceiling* is the same compiled trainin
 in-memory synthetic tensors: what the model can consume. The *pipeline supply* is the same
 pipeline drained alone, no model: what it can produce. The run itself gets at most the smaller of
 the two; when it gets clearly less than both, the two competed for the same cores.
+
+Both measurements are throughputs, so they judge a run on either Keras backend alike. The share of
+step time spent waiting for data comes from the profile where the profile has one (TensorFlow's);
+otherwise it is estimated from the throughputs (a JAX profile has none: see harness.profiler).
 """
 
 from __future__ import annotations
 
 from harness.timing import StepClock, drain, keras_step_callback
+from pipelines.backend import DEFAULT as DEFAULT_BACKEND
 from pipelines.data.online import PIPELINES, SHARDS
-from pipelines.train.placement import DEVICES, larger_device
+from pipelines.train.placement import DEVICES, PRECISIONS, larger_device
 
 SHARED_CORES = 0.85  # a run below this share of min(ceiling, supply) lost time to contention
+ALWAYS_COMPILED = ("jax",)  # backends that XLA-compile every step: --jit offers them nothing
 
 
 def measure_model_ceiling(model, synthetic_dataset, steps: int, warmup: int, batch_size: int) -> float:
@@ -28,17 +34,20 @@ def measure_supply(dataset, steps: int, warmup: int, batch_size: int) -> float:
     return drain(dataset, warmup + steps).stats(warmup, batch_size).images_per_s
 
 
-def model_bound_advice(device: str) -> str:
-    """What buys speed when the model bounds the run: the next larger device, then precision and XLA."""
+def model_bound_advice(device: str, backend: str = DEFAULT_BACKEND) -> str:
+    """What buys speed when the model bounds the run: the next larger device, then lower precision
+    and (where the backend does not compile every step already) XLA."""
     larger = larger_device(device)
     if DEVICES[device].gpus == 0:
         return f"more compute would: try {larger}" if larger else "more cores or nodes would"
-    return (f"more devices ({larger}), --precision mixed_float16 or --jit would" if larger
-            else "--precision mixed_float16, --jit or more nodes would")
+    levers = [f"--precision {'/'.join(p for p in PRECISIONS if p != 'float32')}"]
+    levers += [] if backend in ALWAYS_COMPILED else ["--jit"]
+    levers = [f"more devices ({larger})" if larger else "more nodes", *levers]
+    return f"{', '.join(levers[:-1])} or {levers[-1]} would"
 
 
 def judge(run: float, ceiling: float, supply: float, device: str, pipeline: str,
-          input_bound_pct: float | None = None) -> dict:
+          input_bound_pct: float | None = None, backend: str = DEFAULT_BACKEND) -> dict:
     """The bound, the share of step time spent waiting for data, and one line of advice.
 
     The wait share comes from the profile's input-pipeline analysis when there is one. Without a
@@ -65,7 +74,7 @@ def judge(run: float, ceiling: float, supply: float, device: str, pipeline: str,
         bound = "model"
         wait = input_bound_pct
         advice = (f"model-bound: the pipeline supplies {supply / ceiling:.1f}x what the model takes, so a faster "
-                  f"pipeline buys nothing; {model_bound_advice(device)}")
+                  f"pipeline buys nothing; {model_bound_advice(device, backend)}")
     return {"bound": bound, "advice": advice, "run_images_per_s": run, "model_ceiling_images_per_s": ceiling,
             "pipeline_supply_images_per_s": supply, "input_wait_pct": wait,
             "input_wait_source": None if wait is None else "profile" if input_bound_pct is not None else "throughputs",

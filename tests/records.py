@@ -11,17 +11,20 @@ import math
 from harness.results import SCHEMA
 from harness.timing import StepStats
 from harness.variants import get_variant
+from pipelines.backend import DEFAULT as DEFAULT_BACKEND
 from pipelines.train.workloads import get_workload
 
 HOSTILE = '</script><script>console.error("escaped-failure")</script>'
 HOST = "node-a"
+JAX_PROFILE_NOTE = "no input-bound share in a JAX trace"
 STARTED = 1_795_600_000.0
 
 
 def _machine(cpu_model: str = "Test CPU 16-core") -> dict:
     return {"host": HOST, "cpu_model": cpu_model, "logical_cores": 16, "physical_cores": 8, "usable_cores": 16,
             "memory_bytes": 64 * 2**30, "gpus": [], "python": "3.11.7",
-            "libraries": {"tensorflow": "2.19.1", "keras": "3.10.0", "numpy": "1.26.4"},
+            "libraries": {"tensorflow": "2.19.1", "keras": "3.10.0", "jax": "0.6.2", "jaxlib": "0.6.2",
+                          "numpy": "1.26.4"},
             "git": {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False}}
 
 
@@ -51,7 +54,7 @@ def _monitor(seconds: float, cores: int = 4, busy_pct: float = 80.0, gpu: bool =
 
 
 def _record(variant_name: str, images_per_s: float, started: float, *, variant: str | None = None,
-            steps: int = 30, **extra) -> dict:
+            steps: int = 30, backend: str = DEFAULT_BACKEND, **extra) -> dict:
     spec = get_variant(variant_name)
     workload = get_workload("small")
     batch = workload.batch_size * (4 if spec.device == "gpu4" else 1)
@@ -64,6 +67,7 @@ def _record(variant_name: str, images_per_s: float, started: float, *, variant: 
         "variant": variant or variant_name,
         "summary": f"{spec.summary} {HOSTILE}",
         "mode": spec.mode,
+        "backend": backend if spec.backends else None,
         "device": spec.device,
         "pipeline": spec.pipeline,
         "workload": workload.as_dict(),
@@ -78,10 +82,11 @@ def _record(variant_name: str, images_per_s: float, started: float, *, variant: 
     return record
 
 
-def _placement(device: str, logical: bool = False) -> dict:
+def _placement(device: str, backend: str, logical: bool = False) -> dict:
     label = f"{device} on logical CPU devices (not a GPU measurement)" if logical else device
-    return {"device": device, "replicas": 4 if device == "gpu4" else 1, "devices": [f"/{device}:0"],
-            "logical": logical, "precision": "float32", "jit": False, "threads": None, "label": label}
+    return {"backend": backend, "device": device, "replicas": 4 if device == "gpu4" else 1,
+            "devices": [f"/{device}:0"], "logical": logical, "precision": "float32", "jit": False, "threads": None,
+            "label": label}
 
 
 def _verdict(run: float, ceiling: float, supply: float, bound: str, advice: str) -> dict:
@@ -91,10 +96,10 @@ def _verdict(run: float, ceiling: float, supply: float, bound: str, advice: str)
 
 
 def _train(variant_name: str, rate: float, started: float, ceiling: float, supply: float, bound: str,
-           advice: str, **extra) -> dict:
+           advice: str, backend: str = DEFAULT_BACKEND, **extra) -> dict:
     spec = get_variant(variant_name)
-    return _record(variant_name, rate, started, placement=_placement(spec.device), global_batch=32, masking=None,
-                   verdict=_verdict(rate, ceiling, supply, bound, advice), **extra)
+    return _record(variant_name, rate, started, backend=backend, placement=_placement(spec.device, backend),
+                   global_batch=32, masking=None, verdict=_verdict(rate, ceiling, supply, bound, advice), **extra)
 
 
 def _data(variant_name: str, rate: float, started: float, ceiling: float = 580.0, **kwargs) -> dict:
@@ -115,13 +120,19 @@ def _sweep(executor: str, workers: int, rate: float, started: float) -> dict:
 
 
 def sample_records() -> list[dict]:
-    """CPU and GPU training runs (one profiled), pipeline-alone runs against the decode ceiling, two sweeps."""
+    """CPU and GPU training runs on TensorFlow (one profiled), pipeline-alone runs against the decode
+    ceiling, sweeps, and last a GPU run on JAX with a JAX profile (no input share, a note saying why)."""
     profile = {"logdir": "/tmp/profiles/run", "steps": 5, "xplane": "/tmp/profiles/run/host.xplane.pb",
-               "input_bound_pct": 62.5, "input_verdict": f"Your program is HIGHLY input-bound {HOSTILE}",
+               "backend": "tensorflow", "input_bound_pct": 62.5,
+               "input_verdict": f"Your program is HIGHLY input-bound {HOSTILE}", "step_ms_mean": 322.5,
+               "device": {"hardware": f"GPU {HOSTILE}", "duty_cycle_pct": 41.0, "idle_pct": 59.0}, "notes": [],
                "top_ops": [{"name": f"Conv2D {HOSTILE}", "type": "Conv2D", "self_time_us": 81234.0,
                             "self_time_share": 0.412},
                            {"name": "DepthwiseConv2dNative", "type": "DepthwiseConv2dNative",
                             "self_time_us": 40210.0, "self_time_share": 0.204}]}
+    jax_profile = {"logdir": "/tmp/profiles/jax-run", "steps": 5, "xplane": "/tmp/profiles/jax-run/host.xplane.pb",
+                   "backend": "jax", "input_bound_pct": None, "input_verdict": "", "step_ms_mean": 40.1,
+                   "device": None, "top_ops": [], "notes": [f"{JAX_PROFILE_NOTE} {HOSTILE}"]}
     naive = _train("cpu-naive", 99.1, 0, 180.0, 105.0, "input",
                    f"input-bound: 45% of step time waits for data; try cpu-parallel {HOSTILE}")
     naive["machine"] = _machine(cpu_model=f"Test CPU {HOSTILE}")
@@ -137,4 +148,6 @@ def sample_records() -> list[dict]:
         _sweep("serial", 1, 40.0, 420),
         _sweep("mp", 2, 72.0, 480),
         _sweep("mp", 4, 130.0, 540),
+        _train("gpu1-parallel", 1400.0, 600, 2400.0, 1500.0, "shared-cores", "shared cores: try gpu1-offline",
+               backend="jax", profile=jax_profile),
     ]

@@ -42,6 +42,7 @@ CASES = [
     (["lth", "--data", "{data}", *SMOKE, "--sparsity", "0.5,0.5", "--out", "{out}"], "--sparsity"),
     (["lth", "--data", "{data}", *SMOKE, "--sparsity", "0.5,0.50001", "--out", "{out}"], "same mask"),
     (["lth", "--data", "{data}", *SMOKE, "--rewind", "0,0", "--out", "{out}"], "--rewind"),
+    (["lth", "--data", "{data}", *SMOKE, "--pipeline", "offline", "--out", "{out}"], "reads preprocessed shards"),
     (["lth", "--data", "{data}", *SMOKE, "--rewind", "9", "--out", "{out}"], "--rewind"),
     (["lth", "--data", "{data}", *SMOKE, "--out", "{a_file}"], "--out"),
     (["lth", "--data", "{data}", *SMOKE, "--out", "{a_file}/search"], "--out"),

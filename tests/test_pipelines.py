@@ -1,3 +1,8 @@
+import itertools
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -13,7 +18,8 @@ INDEXED = ["naive", "parallel", "vectorized", "prefetched"]
 
 
 def batches(name, split, spec, count):
-    return [(x.numpy(), y.numpy()) for x, y in online.build(name, split, spec).take(count)]
+    """The first `count` batches as numpy arrays, whatever the pipeline builds (tf.data or numpy)."""
+    return [(np.asarray(x), np.asarray(y)) for x, y in itertools.islice(online.build(name, split, spec), count)]
 
 
 def labels_and_images(batch_list):
@@ -94,3 +100,41 @@ def test_pipeline_and_source_kinds_must_agree(split, shards):
         online.build("offline", split, online.PipelineSpec(32, 8))
     with pytest.raises(UserInputError, match="reads image files"):
         online.build("parallel", shards, online.PipelineSpec(32, 8))
+
+
+def test_processes_decode_naives_pixels_in_parallels_order(split):
+    spec = online.PipelineSpec(image_size=32, batch_size=8, seed=11, workers=2)
+    labels, images = labels_and_images(batches("processes", split, spec, 6))  # across two epochs, as above
+    naive_labels, naive_images = labels_and_images(batches("naive", split, spec, 6))
+    np.testing.assert_array_equal(labels, labels_and_images(batches("parallel", split, spec, 6))[0])
+    np.testing.assert_array_equal(labels, naive_labels)
+    np.testing.assert_array_equal(images, naive_images)
+
+
+FIT_ON_JAX = """
+import sys
+import keras
+from pipelines.data import online
+from pipelines.data.shards import ShardSource
+from pipelines.data.source import ImageFolderSource
+
+images, shards = ImageFolderSource(sys.argv[1]).split("train"), ShardSource(sys.argv[2]).split("train")
+spec = online.PipelineSpec(image_size=16, batch_size=4, workers=1)
+for entry in online.PIPELINES.entries():
+    dataset = online.build(entry.name, shards if entry.value.reads == online.SHARDS else images, spec)
+    model = keras.Sequential([keras.Input((16, 16, 3), dtype="uint8"), keras.layers.Rescaling(1 / 255),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(online.for_keras(dataset, spec), epochs=1, steps_per_epoch=2, verbose=0)
+    print(entry.name, keras.backend.backend(), online.is_tf_dataset(dataset), history.history["loss"][-1] > 0)
+"""
+
+
+def test_every_pipeline_feeds_keras_on_jax(tiny_data, shards):
+    """On JAX, Keras takes each pipeline as built: the tf.data ones (TensorFlow installed) and the numpy ones."""
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", FIT_ON_JAX, str(tiny_data), str(os.path.dirname(shards.files[0]))],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fed = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert fed == {entry.name: ["jax", str(entry.value.needs_tensorflow), "True"] for entry in online.PIPELINES.entries()}

@@ -1,7 +1,13 @@
-"""Profiling a tiny Keras fit on the CPU and summarising it with xprof: input-bound or not, top ops."""
+"""Profiling a tiny Keras fit on the CPU and summarising it with xprof: input-bound or not, top ops;
+on TensorFlow in this process, on JAX in a subprocess of its own (Keras' backend is fixed per process)."""
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,7 +60,7 @@ def summaries(tmp_path_factory):
     for name in ("slow", "fast"):
         logdir = tmp_path_factory.mktemp(f"profile-{name}")
         profiled_fit(logdir, slow=name == "slow")
-        result[name] = summarize_profile(logdir, top=5)
+        result[name] = summarize_profile(logdir, "tensorflow", top=5)
     return result
 
 
@@ -78,17 +84,57 @@ def test_top_ops_are_sorted_by_self_time_and_show_where_the_time_goes(summaries)
         assert summary["xplane"].endswith(".xplane.pb")
     assert "EagerPyFunc" in {op["type"] for op in summaries["slow"]["top_ops"]}  # the sleep
     assert any("Conv2D" in op["type"] for op in summaries["fast"]["top_ops"])
+    for summary in summaries.values():  # a CPU trace: no accelerator figures, nothing missing
+        assert summary["device"] is None and summary["notes"] == [] and summary["step_ms_mean"] > 0
+
+
+JAX_FIT = """
+import json, sys, time
+import numpy as np
+from harness.profiler import profile_callback, summarize_profile
+from test_profiler import BATCH, STEPS, WARMUP, tiny_model
+
+rng = np.random.default_rng(0)
+images, labels = rng.random((BATCH, 16, 16, 3), dtype=np.float32), rng.integers(0, 4, BATCH)
+
+def held_up():  # each batch held up 50 ms in Python, as a starved pipeline is
+    while True:
+        time.sleep(0.05)
+        yield images, labels
+
+tiny_model().fit(held_up(), epochs=1, steps_per_epoch=WARMUP + STEPS + 1, verbose=0,
+                 callbacks=[profile_callback(sys.argv[1], WARMUP, STEPS)])
+print(json.dumps(summarize_profile(sys.argv[1], "jax", top=5)))
+"""
+
+
+def test_a_jax_profile_finds_the_steps_and_says_what_it_cannot_measure(tmp_path):
+    """jax.profiler's steps are found by the same converters, each spanning its wait for data; the
+    input-bound share, which xprof reads from tf.data's ops only, is left out with a note."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                                               os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", JAX_FIT, str(tmp_path)], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["backend"] == "jax" and summary["steps"] == STEPS
+    assert Path(summary["xplane"]).relative_to(tmp_path).parts[:2] == ("plugins", "profile")  # TensorBoard's layout
+    assert summary["step_ms_mean"] >= 50  # the 50 ms wait for each batch lies inside its step marker
+    assert summary["input_bound_pct"] is None and summary["input_verdict"] == ""
+    assert any("no input-bound share" in note and "throughputs" in note for note in summary["notes"])
+    assert summary["top_ops"] == [] and any("no per-op times" in note for note in summary["notes"])
+    assert summary["device"] is None
 
 
 def test_a_fit_shorter_than_the_profiled_steps_still_stops_the_profiler(tmp_path):
     import tensorflow as tf
 
     profiled_fit(tmp_path / "short", slow=False, fit_steps=WARMUP + 2)
-    assert summarize_profile(tmp_path / "short")["steps"] == 2
+    assert summarize_profile(tmp_path / "short", "tensorflow")["steps"] == 2
     tf.profiler.experimental.start(str(tmp_path / "again"))  # raises if one were still running
     tf.profiler.experimental.stop()
 
 
 def test_a_folder_without_a_profile_is_the_users_mistake(tmp_path):
     with pytest.raises(UserInputError, match=re.escape(str(tmp_path))):
-        summarize_profile(tmp_path)
+        summarize_profile(tmp_path, "tensorflow")

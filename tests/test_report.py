@@ -9,9 +9,9 @@ import pytest
 
 from harness.figures import compare
 from harness.report import human_duration, render, script_json
-from harness.results import Skipped, read_results
+from harness.results import Skipped, read_results, save_record
 from harness.rows import summarize
-from records import HOSTILE, sample_records
+from records import HOSTILE, JAX_PROFILE_NOTE, sample_records
 from pipelines.errors import UserInputError
 
 
@@ -104,8 +104,8 @@ def test_report_sections_from_records_and_searches(tmp_path):
     timelines = [spec for target, spec in specs.items() if target.startswith("timeline-")]
     assert len(timelines) == len(sample_records())
     gpu_lines = [t["name"] for spec in timelines for t in spec["data"] if t["name"].startswith("GPU")]
-    assert gpu_lines == ["GPU 0 utilization", "GPU 0 SM occupancy"]  # only the GPU run has them
-    for column in ("GPU util", "SM occupancy", "CPU use", "input-bound", "verdict", "speedup"):
+    assert gpu_lines == ["GPU 0 utilization", "GPU 0 SM occupancy"] * 2  # only the two GPU runs have them
+    for column in ("backend", "GPU util", "SM occupancy", "CPU use", "input-bound", "verdict", "speedup"):
         assert f">{column}</th>" in page
     assert "Top ops by self time" in page and "shared-cores" in page
     log_axes = [spec["layout"]["yaxis"] for spec in specs.values() if spec["layout"]["yaxis"].get("type") == "log"]
@@ -144,6 +144,44 @@ def test_compare_gives_each_figure_with_its_ratio_and_direction():
     assert rows["step_p50_s"]["ratio"] < 1 and rows["step_p50_s"]["improved"] is True
     assert rows["pipeline_supply_images_per_s"]["ratio"] == pytest.approx(640 / 105)
     assert "gpu_util_pct" not in rows  # neither CPU run measured a GPU: no invented figure
+
+
+def test_each_backend_is_a_row_of_its_own_named_in_the_overview_and_the_run():
+    records = sample_records()
+    rows = {(r.variant, r.backend): r for r in summarize(records)}
+    tf_run, jax_run = rows[("gpu1-parallel", "tensorflow")], rows[("gpu1-parallel", "jax")]
+    assert (tf_run.series, jax_run.series) == ("gpu1-parallel", "gpu1-parallel on jax")  # charts name the backend
+    assert jax_run.baseline == tf_run.baseline == "cpu-naive"  # training speedups cross backends
+    assert jax_run.speedup / tf_run.speedup == pytest.approx(1400 / 820)
+    assert rows[("data-naive", None)].backend is None  # a pipeline alone trains no model
+    legacy = records[0]
+    del legacy["backend"]  # recorded before the backend was a choice: it trained on TensorFlow
+    assert {r.backend for r in summarize([legacy])} == {"tensorflow"}
+    page = render(records)
+    overview = page.split('<table id="overview">')[1].split("</table>")[0]
+    assert re.search(r"<td>gpu1-parallel</td>.*\n\s*<td>gpu1</td>\s*<td>jax</td>", overview)  # its column
+    assert overview.count("<td>jax</td>") == 1
+    jax_details = page.split("gpu1-parallel on small: 1400.0 images/s")[1].split("</details>")[0]
+    assert "Backend: jax." in jax_details and JAX_PROFILE_NOTE in jax_details
+    assert "Top ops by self time" not in jax_details  # the JAX profile listed none: no empty table
+
+
+def test_compare_names_both_backends_and_the_backend_speedup(tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    records = sample_records()
+    tf_run, jax_run = records[3], records[-1]
+    for record in (tf_run, jax_run):
+        save_record(tmp_path, record)
+    arguments = ["compare", tf_run["run_id"], jax_run["run_id"], "--results", str(tmp_path)]
+    result = CliRunner().invoke(cli, arguments, env={"COLUMNS": "200"})
+    as_json = CliRunner().invoke(cli, [*arguments, "--json"])
+    assert result.exit_code == 0, result.output
+    assert "gpu1-parallel on tensorflow" in result.output and "gpu1-parallel on jax" in result.output
+    assert "backend speedup, jax over tensorflow: 1.71x images/s" in result.output
+    assert json.loads(as_json.output.splitlines()[-1])["backends"] == {"a": "tensorflow", "b": "jax"}
 
 
 def test_no_records_is_a_user_error():

@@ -1,9 +1,12 @@
 import json
+from importlib import metadata
+from pathlib import Path
 
 import pytest
 
 from harness.results import SCHEMA, read_results, save_record
 from harness.runner import RunSettings, run_variant
+from harness.sweep_bench import lth_command
 from harness.timing import IMAGENET_TRAIN_IMAGES
 from harness.variants import get_variant
 from pipelines.data.source import ImageFolderSource
@@ -32,7 +35,9 @@ def test_record_fields(record, tiny_data):
     assert machine["logical_cores"] >= 1 and machine["cpu_model"]
     assert machine["gpus"] == [] or all("name" in g for g in machine["gpus"])
     assert machine["libraries"]["tensorflow"].startswith("2.19")
+    assert machine["libraries"]["jax"] == machine["libraries"]["jaxlib"] == metadata.version("jax")
     assert len(machine["git"]) == 2
+    assert record["backend"] == record["placement"]["backend"] == "tensorflow"  # the default backend trained
 
 
 def test_training_record_carries_the_monitor_and_the_verdict(record):
@@ -74,6 +79,7 @@ def test_data_run_measures_the_pipeline_against_the_decode_ceiling(tiny_data):
                            sample_interval_s=0)
     record = run_variant(get_variant("data-cached"), settings)
     assert record["mode"] == "data" and record["pipeline"] == "cached"
+    assert record["backend"] is None  # no model, no Keras backend
     assert record["monitor"] is None  # --sample-interval 0: no monitor
     assert record["warmup_steps"] == 1 + 3  # plus one epoch (36 images, batch 16) to fill the cache
     ceiling = record["decode_ceiling"]
@@ -82,3 +88,18 @@ def test_data_run_measures_the_pipeline_against_the_decode_ceiling(tiny_data):
     assert all(rate > 0 for rate in ceiling["per_core_images_per_s"])
     assert ceiling["images_per_s"] == max(ceiling["before"]["images_per_s"], ceiling["after"]["images_per_s"])
     assert record["fraction_of_ceiling"] == pytest.approx(record["timing"]["images_per_s"] / ceiling["images_per_s"])
+
+
+def test_variants_that_train_take_every_backend_and_masked_steps_are_priced_on_every_device():
+    from pipelines.backend import BACKENDS
+    from pipelines.train.masking import MASKINGS
+    from pipelines.train.placement import DEVICES
+
+    assert get_variant("gpu1-naive").backends == get_variant("sweep-serial").backends == BACKENDS.names()
+    assert get_variant("data-naive").backends == get_variant("preprocess-local").backends == ()
+    for device in DEVICES:
+        for masking in MASKINGS.entries():
+            variant = get_variant(f"{device}-synthetic-{masking.value.variant}")
+            assert (variant.device, variant.pipeline, variant.masking) == (device, "synthetic", masking.name)
+    command = lth_command("mpi", 3, Path("data"), "smoke", 0, "jax", Path("out"))
+    assert command[command.index("--backend") + 1] == "jax"  # the sweep's tickets train on the run's backend

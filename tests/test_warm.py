@@ -72,11 +72,17 @@ def assert_same_ticket(got: dict, want: dict) -> None:
         np.testing.assert_array_equal(a, b)
 
 
-def assert_fresh_optimizer_and_metrics(model) -> None:
+def assert_fresh_optimizer_and_metrics(model, masks) -> None:
+    """The optimizer as built, but for its mask variables, which hold the ticket's mask; metrics reset."""
     optimizer = model.optimizer
     assert int(optimizer.iterations.numpy()) == 0
     assert float(optimizer.learning_rate.numpy()) == pytest.approx(SMOKE.learning_rate)
-    slots = [v for v in optimizer.variables if v is not optimizer.iterations and "learning_rate" not in v.path]
+    held = {v.path.split("/", 1)[1]: v.numpy() for v in optimizer.variables if v.path.endswith("_mask")}
+    assert sorted(held) == sorted(path.replace("/", "_") + "_mask" for path in masks)
+    for path, mask in masks.items():
+        np.testing.assert_array_equal(held[path.replace("/", "_") + "_mask"], mask)
+    slots = [v for v in optimizer.variables
+             if v is not optimizer.iterations and "learning_rate" not in v.path and not v.path.endswith("_mask")]
     assert slots and all(not np.any(v.numpy()) for v in slots)
     assert all(not np.any(v.numpy()) for v in model.metrics_variables)
 
@@ -90,7 +96,7 @@ def test_a_rewound_ticket_after_others_equals_it_built_afresh(setup, rewind_poin
     checkpoints.save_checkpoint(model, tmp_path, None, {})
 
     assert ticket_model(setup, mask_y, "gradient", load=rewound(tmp_path, None)) is model
-    assert_fresh_optimizer_and_metrics(model)
+    assert_fresh_optimizer_and_metrics(model, mask_y)
     train(setup, model, mask_y)  # the weights X keeps and Y prunes get gradients: Y's mask must hold them
     assert ticket_model(setup, mask_y, "gradient", seed=CONTROL_SEED) is model
     train(setup, model, mask_y)
@@ -106,7 +112,7 @@ def test_a_control_after_a_rewound_ticket_equals_it_built_afresh(setup, rewind_p
     fresh_control = train(setup, model, mask_y)
 
     assert ticket_model(setup, mask_x, "constraint", load=rewound(folder, 0)) is model
-    assert_fresh_optimizer_and_metrics(model)
+    assert_fresh_optimizer_and_metrics(model, mask_x)
     train(setup, model, mask_x)
 
     assert ticket_model(setup, mask_y, "constraint", seed=CONTROL_SEED) is model

@@ -40,6 +40,7 @@ GRID_OPTIONS = options(  # the search grid: `slurm render` takes the same option
                  help="random: also train each mask from a fresh random initialization."),
     field_option(LthConfig, "allow_collapse"),
     field_option(LthConfig, "masking"),
+    field_option(LthConfig, "pipeline"),
     field_option(ExecutorSettings, "executor", type=LiveChoice(lambda: sweep_choices()),
                  help="How tickets run: an executor (mpi relaunches itself under mpiexec unless already there), "
                       "or a way to fit each ticket, one after another."),
@@ -56,7 +57,7 @@ GRID_OPTIONS = options(  # the search grid: `slurm render` takes the same option
 @placement_flags
 @command_options
 def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds, scope: str, schedule: str,
-        control: str, allow_collapse: bool, masking: str, executor: str, workers: int, threads: int | None, seed: int,
+        control: str, allow_collapse: bool, masking: str, pipeline: str, executor: str, workers: int, threads: int | None, seed: int,
         out: Path, device: str, spark_master: str | None, prepare_only: bool, shard: str | None, placement_flags: dict,
         as_json: bool):
     """Train dense with a rewind grid, prune by magnitude, retrain every (mask, rewind) ticket."""
@@ -70,8 +71,7 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
         "spark_master": None if executor == "elephas" else "applies to --executor elephas",
     })
     writable_folder(out, "--out")
-    open_source(data)
-    get_workload(workload)
+    source, batch_size = open_source(data), get_workload(workload).batch_size
     chosen_shard = Shard.parse(shard) if shard else None
     if chosen_shard and prepare_only:
         raise UserInputError("--prepare-only and --shard are two stages: give one of them")
@@ -87,7 +87,8 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
         data=str(data.resolve()), out=str(out.resolve()), workload=workload, epochs=epochs, rewinds=rewinds,
         sparsities=() if thresholds and not given("sparsities") else sparsities, thresholds=thresholds,
         scope=scope, schedule=schedule, control=control == "random", allow_collapse=allow_collapse,
-        masking=masking, seed=seed, placement=PlacementSpec(device=device, threads=threads, **placement_flags),
+        masking=masking, pipeline=pipeline, seed=seed,
+        placement=PlacementSpec(device=device, threads=threads, **placement_flags),
         fit=fit,
     )
     config.validate()
@@ -96,6 +97,9 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
         mpi.relaunch(workers, [sys.executable, "-m", "harness.cli", *sys.argv[1:]])
     team = mpi.Team() if executor == "mpi" else mpi.Solo()  # binds GPUs before TensorFlow or JAX loads
     start_keras(config.placement)
+    from pipelines.data import online
+
+    online.check(pipeline, source.split("train"), batch_size)  # after Keras: it may import TensorFlow
     from pipelines.lth.search import search
 
     with progress("tickets", "jobs") if team.leader else contextlib.nullcontext() as report:

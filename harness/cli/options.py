@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from harness.cli.fields import field_option, options
-from harness.quiet import preload_keras, silence
+from harness.quiet import preload_keras, preload_tensorflow, silence
 from pipelines import backend
 from pipelines.errors import UserInputError
 from pipelines.train.placement import DEVICES, PlacementSpec
@@ -43,9 +43,11 @@ def command_options(func):
 
 def start_keras(spec: PlacementSpec) -> None:
     """Select the placement's backend (with its logical devices, on JAX) and import Keras, quietly:
-    before anything else imports Keras."""
+    before anything else imports Keras. TensorFlow too, where it is installed, whichever the backend:
+    the data side reads through tf.data wherever it can (evaluation of image folders included)."""
     backend.select(spec.backend, host_devices=spec.logical_devices if DEVICES[spec.device].gpus else None)
     preload_keras()
+    preload_tensorflow()
 
 
 def placement_flags(func):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.options import command_options
 from harness.cli.output import emit_json, stdout
@@ -39,11 +40,11 @@ def report(results: Path, out: Path, baseline: str | None, searches: tuple[Path,
                    "skipped": [dataclasses.asdict(s) for s in found.skipped],
                    "rows": [row.__dict__ for row in rows]})
         return
-    table = Table("variant", "workload", "images/s", "speedup", "baseline", "verdict", box=None)
+    table = Table("variant", "backend", "workload", "images/s", "speedup", "baseline", "verdict", box=None)
     for row in rows:
         speedup = f"{row.speedup:.2f}x" if row.speedup is not None else "-"
-        table.add_row(row.label, row.workload, f"{row.images_per_s:.1f}", speedup, row.baseline or "-",
-                      row.verdict or "-")
+        table.add_row(row.label, row.backend or "-", row.workload, f"{row.images_per_s:.1f}", speedup,
+                      row.baseline or "-", row.verdict or "-")
     stdout.print(table)
     stdout.print(f"report: {out.resolve()}")
 
@@ -57,18 +58,26 @@ def report(results: Path, out: Path, baseline: str | None, searches: tuple[Path,
 def compare(first: str, second: str, results: Path, as_json: bool):
     """Print each figure of run FIRST and run SECOND with their ratio (SECOND / FIRST).
 
-    FIRST and SECOND are run record files or run ids (unique prefixes do, taken literally: no wildcards)."""
-    from harness.figures import compare as compare_records
+    FIRST and SECOND are run record files or run ids (unique prefixes do, taken literally: no wildcards).
+    Each column names its run's backend; runs on two backends also get the backend speedup (images/s)."""
+    from harness.figures import backend_of, compare as compare_records
     from harness.results import find_record
 
     a, b = find_record(first, results), find_record(second, results)
     rows = compare_records(a, b)
+    backends = {"a": backend_of(a), "b": backend_of(b)}
     if as_json:
-        emit_json({"a": a["run_id"], "b": b["run_id"], "figures": rows})
+        emit_json({"a": a["run_id"], "b": b["run_id"], "backends": backends, "figures": rows})
         return
-    table = Table("figure", a["run_id"], b["run_id"], "B/A", "", box=None)
+    table = Table(box=None)
+    for head in ("figure", *(Text(f"{r['run_id']}\n{r['variant']} on {backends[side] or 'no backend'}")  # no markup
+                             for side, r in (("a", a), ("b", b))), "B/A", ""):
+        table.add_column(head)
     for row in rows:
         ratio = f"{row['ratio']:.3f}" if row["ratio"] is not None else "-"
         verdict = {True: "better", False: "worse", None: ""}[row["improved"]]
         table.add_row(row["label"], f"{row['a']:.4g}", f"{row['b']:.4g}", ratio, verdict)
     stdout.print(table)
+    if backends["a"] and backends["b"] and backends["a"] != backends["b"]:
+        speedup = next(row["ratio"] for row in rows if row["figure"] == "images_per_s")
+        stdout.print(f"backend speedup, {backends['b']} over {backends['a']}: {speedup:.2f}x images/s", markup=False)

@@ -8,6 +8,7 @@ import click
 
 from harness.cli.fields import field_option, options
 from harness.cli.options import command_options, placement_flags, refuse_inapplicable, start_keras
+from harness.quiet import preload_tensorflow
 from harness.runner import RunSettings
 from pipelines.lth.config import LthConfig
 from harness.cli.output import emit_json, progress, stdout
@@ -16,16 +17,18 @@ from harness.cli.output import emit_json, progress, stdout
 @click.command()
 @command_options
 def variants(as_json: bool):
-    """List the variants that `harness run` measures."""
+    """List the variants that `harness run` measures, with the Keras backends each takes (`--backend`;
+    a dash: the variant trains no model)."""
     from harness.variants import catalogue
 
     variants = catalogue()
     if as_json:
         emit_json({"variants": [v.as_dict() for v in variants.values()]})
         return
-    width = max(len(name) for name in variants)
+    backends = {name: ", ".join(v.backends) or "-" for name, v in variants.items()}
+    width, backends_width = max(map(len, variants)), max(map(len, backends.values()))
     for v in variants.values():
-        click.echo(f"{v.name:<{width}}  {v.summary}")
+        click.echo(f"{v.name:<{width}}  {backends[v.name]:<{backends_width}}  {v.summary}")
 
 
 @click.command()
@@ -59,7 +62,7 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     chosen = get_variant(variant)
     training = None if chosen.mode == "train" else f"applies to training variants, not {variant}"
     refuse_inapplicable({
-        "backend": None if chosen.mode in ("train", "sweep") else f"applies to training and sweep variants, not {variant}",
+        "backend": None if chosen.backends else f"applies to variants that train a model, not {variant}",
         "logical_devices": training, "precision": training, "jit": training, "profile": training,
         "profile_steps": training, "no_verdict": training,
         "cache_dir": None if chosen.pipeline == "cached" else f"applies to *-cached variants, not {variant}",
@@ -76,7 +79,10 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     spec = settings.placement_spec(chosen)
     if chosen.mode == "train":
         spec.validate()
-    start_keras(spec)
+    if chosen.backends:  # it trains a model: Keras, on the chosen backend (the others need no Keras at all)
+        start_keras(spec)
+    else:
+        preload_tensorflow()
     from harness.figures import run_figures
     from harness.results import save_record
     from harness.runner import run_variant
@@ -95,7 +101,7 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
         return
     from harness.report import human_duration
 
-    where = f" ({record['placement']['label']})" if "placement" in record else ""
+    where = f" ({record['placement']['label']}, {record['backend']})" if "placement" in record else ""
     line = (f"{variant} on {workload}{where}: {timing['images_per_s']:.1f} images/s, "
             f"step p50 {timing['step_p50_s'] * 1000:.0f} ms, p90 {timing['step_p90_s'] * 1000:.0f} ms, "
             f"ImageNet epoch {human_duration(timing['imagenet_epoch_s'])} (extrapolated)")

@@ -21,7 +21,7 @@ import numpy as np
 from pipelines import atomic
 from pipelines.data import manifest as shard_manifest
 from pipelines.data import shard_folder
-from pipelines.data.decode import decode_pil, decode_problem
+from pipelines.data.decode import UnreadableImage, read_image
 from pipelines.data.manifest import FORMAT, MANIFEST
 from pipelines.data.shard_folder import PROGRESS, partial_name, shard_name
 from pipelines.data.source import ImageFolderSource
@@ -84,13 +84,9 @@ def _example(image: np.ndarray, label: int, wnid: str, path: str):
 def _load(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
     """(the decoded image, None), or (None, why not): a bad file in a million must not abort the job."""
     try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        return None, f"cannot read: {error.strerror}"
-    try:
-        return decode_pil(data, size), None
-    except Exception as error:
-        return None, decode_problem(error)
+        return read_image(path, size), None
+    except UnreadableImage as error:
+        return None, error.reason
 
 
 def write_shard(task: ShardTask) -> dict:

@@ -6,17 +6,20 @@ What is checked when:
   a truncated or missing shard is named before any reading starts;
 - while reading: TFRecord's own CRCs catch damaged bytes (a flipped bit keeps the size); wrapped in
   `naming_bad_input`, a reader that meets them gets the damaged files named, found by checksums
-  read only then.
+  read only then. The same wrapper turns an image file that TensorFlow or PIL cannot decode into
+  one line; it never imports TensorFlow itself (the pipelines that need none run without it).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.data import manifest as shard_manifest
+from pipelines.data.decode import UnreadableImage
 from pipelines.data.source import ImageFolderSource, some_of
 from pipelines.errors import UserInputError
 
@@ -65,7 +68,8 @@ def open_source(root: Path | str) -> ShardSource | ImageFolderSource:
 @contextmanager
 def naming_bad_input(source: ShardSource | ImageFolderSource, *splits: str):
     """Wrap code that reads `splits` of `source`, so that a read error escaping TensorFlow (TFRecord's
-    `DataLossError`, a record or image that does not parse, a file gone) becomes a UserInputError.
+    `DataLossError`, a record or image that does not parse, a file gone) or a PIL pipeline
+    (`UnreadableImage`) becomes a UserInputError.
 
     Shards: when checksums show damaged shards, they are named. Image folders: the error is said in
     one line with the fix, `harness data preprocess`, which lists and skips every file it cannot
@@ -90,6 +94,8 @@ def naming_bad_input(source: ShardSource | ImageFolderSource, *splits: str):
 
 
 def _is_read_error(error: Exception) -> bool:
-    import tensorflow as tf
-
-    return isinstance(error, (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError))
+    if isinstance(error, UnreadableImage):
+        return True
+    tf = sys.modules.get("tensorflow")  # TensorFlow's errors come only from a TensorFlow already loaded
+    return tf is not None and isinstance(error, (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
+                                                 tf.errors.NotFoundError))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipelines.data.online import PIPELINES
 from pipelines.errors import UserInputError
 from pipelines.lth.layout import SearchFolder
 from pipelines.settings import setting
@@ -34,7 +35,8 @@ class LthConfig:
     control: bool = False  # also train each mask from a fresh random initialization
     allow_collapse: bool = setting(False, "Train masks that prune whole layers (warns instead of refusing).")
     masking: str = setting("gradient", "How the mask is held in the training step.", choices=MASKINGS)
-    pipeline: str = "parallel"
+    pipeline: str = setting("parallel", "The online pipeline that feeds every training run (harness variants lists "
+                                        "them).", choices=PIPELINES)
     seed: int = setting(0, "Initialization, data order and control draws.")
     deterministic: bool = True
     placement: PlacementSpec = field(default_factory=PlacementSpec)
@@ -67,6 +69,7 @@ class LthConfig:
         if self.schedule == "iterative" and (self.thresholds or list(self.sparsities) != sorted(set(self.sparsities))):
             raise UserInputError("--schedule iterative takes increasing target sparsities, one per round")
         MASKINGS.entry(self.masking)
+        PIPELINES.entry(self.pipeline)
         self.fit.validate()
         self.placement.validate()
 

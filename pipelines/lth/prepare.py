@@ -84,9 +84,9 @@ def train_dense(config: LthConfig, log: Log) -> dict:
             log("dense: already trained")
             return json.loads(dense_file.read_bytes())
         log(f"dense: {problem}: training it again")
+    setup = train_setup(config)  # first: it selects the backend Keras imports with
     import keras
 
-    setup = train_setup(config)
     keras.backend.clear_session()
     folder = config.folder.checkpoints
     metadata = {"workload": config.workload, "classes": setup.num_classes, "seed": config.seed,
@@ -123,9 +123,9 @@ def _dense_problem(config: LthConfig, dense_file) -> str | None:
 
 
 def _weights_of(config: LthConfig, folder, epoch) -> dict[str, np.ndarray]:
+    setup = train_setup(config)  # first: it selects the backend Keras imports with
     import keras
 
-    setup = train_setup(config)
     keras.backend.clear_session()
     with setup.placement.strategy.scope():
         model = build_model(setup.workload, setup.num_classes, config.seed, setup.placement.spec.precision)

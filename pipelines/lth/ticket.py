@@ -28,11 +28,7 @@ CONTROL_SEED_OFFSET = 1_000_003  # a control's initialization is a fresh draw, n
 @functools.cache
 def train_setup(config: LthConfig) -> TrainSetup:
     """This process's setup for the config: placed once, deterministic ops if asked."""
-    placement = place(config.placement)
-    if config.deterministic:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+    placement = place(config.placement, deterministic=config.deterministic)
     return TrainSetup(source=open_source(config.data), workload=get_workload(config.workload),
                       placement=placement, pipeline=config.pipeline, seed=config.seed)
 
@@ -74,7 +70,8 @@ def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot(
         "masked_nonzero": masked_nonzero_count(model, masks),
         "masking": masking,
         "fit": config.fit.name,
-        "threads": setup.placement.spec.threads,  # None: TensorFlow's default, all the cores
+        "threads": setup.placement.threads,  # None: all the cores
+        "placement": setup.placement.describe(),  # the backend, and a thread share JAX did not apply
         "train_seconds": seconds,
         "started_at": job_started,  # the whole job, weights and evaluation included: what a planner schedules
         "finished_at": time.time(),

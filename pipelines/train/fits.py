@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from pipelines import backend
+from pipelines.backend import BACKENDS
 from pipelines.errors import UserInputError
 from pipelines.registry import Registry
 from pipelines.settings import setting
@@ -23,10 +25,15 @@ class FitSettings:
     spark_master: str | None = setting(None, "elephas: a Spark cluster's master URL (default: local mode).")
     quiet: bool = True
 
-    def validate(self) -> None:
-        FITS.entry(self.name)
+    def validate(self, backend_name: str | None = None) -> None:
+        """`backend_name`: the backend the fit would run on (None: this process's, pipelines.backend)."""
+        fit = FITS.entry(self.name).value
         if self.partitions < 1:
             raise UserInputError("--workers must be at least 1")
+        backend_name = backend_name or backend.active()
+        if backend_name not in fit.backends:
+            raise UserInputError(f"--executor {self.name} runs on {' or '.join(fit.backends)} only, not --backend "
+                                 f"{backend_name}: choose serial, multiprocessing or mpi")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Fit:
     run: Callable
     masking: str | None = None
     keeps_model: bool = True  # trains the model as compiled, so a worker may keep it for the next fit
+    backends: tuple[str, ...] = tuple(BACKENDS.names())  # the Keras backends it runs on
 
 
 def keras_fit(model, setup, epochs: int, masks, settings: FitSettings) -> None:
@@ -42,5 +50,6 @@ def keras_fit(model, setup, epochs: int, masks, settings: FitSettings) -> None:
 
 FITS: Registry[Fit] = Registry("fit")
 FITS.add("keras", Fit(keras_fit), "in this process, on the setup's placement and pipeline")
-FITS.add("elephas", Fit(elephas.elephas_fit, elephas.MASKING, keeps_model=False),  # recompiles its model
+FITS.add("elephas", Fit(elephas.elephas_fit, elephas.MASKING, keeps_model=False,  # recompiles its model
+                        backends=("tensorflow",)),  # Elephas ships tf.keras models to Spark workers
          "data-parallel with Elephas over Spark partitions (the mask held by a Keras constraint)")

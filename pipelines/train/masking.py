@@ -1,9 +1,9 @@
 """Holding a mask fixed inside the compiled training step: mask variables, the methods, their registry.
 
 The reference re-assigned weights with get/set_weights from Python after every batch (measured
-1.44x the dense step). Here the mask lives in the step itself, read from non-trainable variables
-(`mask_variables`), never from constants baked into the traced graph: a worker that keeps one
-compiled model for many tickets (pipelines.train.warm) assigns each ticket's mask to the same
+1.44x the dense step). Here the mask lives in the step itself, read from mask variables that the
+optimizer owns (`own_masks`), never from constants baked into the traced step: a worker that keeps
+one compiled model for many tickets (pipelines.train.warm) assigns each ticket's mask to the same
 variables, and the step traced for the first ticket holds every later one's. Setting a mask
 (`set_masks`) assigns those variables and zeroes the masked weights once; then
 - `gradient` (default): the optimizer multiplies each masked kernel's gradient by its mask before
@@ -12,7 +12,9 @@ variables, and the step traced for the first ticket holds every later one's. Set
 - `constraint`: a Keras variable constraint multiplies the kernel by its mask after every update,
   which re-writes the whole kernel each step.
 - `none`: nothing holds them (the benchmark baseline that prices the holding itself).
-A method is `hold(model, mask_variables, sgd_arguments) -> optimizer`; `MASKINGS` names them.
+A method is `hold(model, mask_variables, sgd_arguments) -> optimizer`; `MASKINGS` names them. The
+optimizer it returns is then made the owner of the mask variables, which fills `mask_variables`
+(keyed by the masked kernels' paths) before any step reads it.
 """
 
 from __future__ import annotations
@@ -26,20 +28,22 @@ from pipelines.registry import Registry
 from pipelines.train.model import kernel_values, prunable_kernels
 
 
-def mask_variables(model, paths) -> dict[str, object]:
-    """One non-trainable float variable per masked kernel (path -> variable), all ones until `set_masks`.
+def own_masks(optimizer, model, paths) -> dict[str, object]:
+    """Build `optimizer` for the model and add to its own variables one mask per kernel in `paths`
+    (path -> variable), all ones until `set_masks`. Call in the placement's strategy scope.
 
-    Create them in the placement's strategy scope, as the model. Only the optimizer's or the
-    constraint's closure holds them, never an attribute of the model or the optimizer (Keras would
-    track them there): so the model's weights, its checkpoints and the optimizer's state stay what
-    they are without masks.
+    Why the optimizer's: on JAX, Keras traces a stateless step whose state is the model's, the
+    optimizer's and the metrics' variables, and any other variable the step reads is read once, at
+    trace time, and compiled in as a constant: a kept model would hold its first ticket's mask for
+    ever. The optimizer's variables are that state on every backend (passed into and out of JAX's
+    step; read by reference in TensorFlow's), and nothing else holds them, so the model's weights
+    are what they are without masks. They go, with the rest of the optimizer's state, into a
+    compiled model's weights file, which retraining never uses (pipelines.train.checkpoints), and
+    a reset of that state resets them too (pipelines.train.warm assigns the masks after it).
     """
-    import keras
-
+    optimizer.build(model.trainable_variables)
     kernels = prunable_kernels(model)
-    return {path: keras.Variable(np.ones(kernels[path].shape, "float32"), trainable=False, autocast=False,
-                                 name=path.replace("/", "_") + "_mask")
-            for path in paths}
+    return {path: optimizer.add_variable_from_reference(kernels[path], "mask", initializer="ones") for path in paths}
 
 
 def set_masks(model, variables: dict[str, object], masks: dict[str, np.ndarray]) -> None:
@@ -143,8 +147,12 @@ MASKINGS.add("none", MaskingMethod(_zero_only, "zeroed"),
 
 
 def masked_optimizer(model, masks: dict[str, np.ndarray], masking: str, sgd_arguments: dict):
-    """The mask variables set to `masks` (masked weights zeroed), and the optimizer (and any constraint)
-    that `masking` holds them with; returns (optimizer, the mask variables)."""
-    variables = mask_variables(model, masks)
+    """The optimizer (and any constraint) that `masking` holds `masks` with, built and owning the mask
+    variables, which are set to `masks` (the masked weights zeroed); returns (optimizer, the mask
+    variables)."""
+    variables = dict.fromkeys(masks)  # the masked paths now (a constraint attaches by them), the variables
+    # once the optimizer exists to own them: the methods read them only in the training step
+    optimizer = MASKINGS[masking].hold(model, variables, sgd_arguments)
+    variables.update(own_masks(optimizer, model, masks))
     set_masks(model, variables, masks)
-    return MASKINGS[masking].hold(model, variables, sgd_arguments), variables
+    return optimizer, variables

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from pipelines.train.workloads import Workload
@@ -17,7 +19,7 @@ def build_model(workload: Workload, num_classes: int, seed: int, precision: str 
     import keras
 
     keras.mixed_precision.set_global_policy(precision)
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     size = workload.image_size
     images = keras.Input((size, size, 3), dtype="uint8", name="images")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(images)
@@ -30,6 +32,27 @@ def build_model(workload: Workload, num_classes: int, seed: int, precision: str 
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = workload.bn_momentum
     return model
+
+
+def set_random_seed(seed: int) -> None:
+    """`keras.utils.set_random_seed`, which seeds TensorFlow too wherever it is installed, importing it
+    (seconds, and its thread pools) into a JAX process that never uses it. On JAX this sets what Keras'
+    does for its own draws (its global seed, a fresh global seed generator, Python's and NumPy's
+    generators) and leaves TensorFlow alone, loaded or not, so that every JAX process, whatever it
+    imported before, draws the same weights and leaves TensorFlow's seed as it found it."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def prunable_kernels(model) -> dict[str, object]:

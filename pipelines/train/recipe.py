@@ -12,7 +12,10 @@ def compile_model(model, workload: Workload, jit: bool = False, masks: dict[str,
                   masking: str = "gradient") -> dict | None:
     """SGD with Nesterov momentum; with `masks`, the masked weights are zeroed and held at zero by
     `masking` (see pipelines.train.masking). Returns the mask variables the compiled step reads
-    (path -> variable; None without masks): assigning them changes the mask without recompiling."""
+    (path -> variable; None without masks): assigning them changes the mask without recompiling.
+
+    `jit` XLA-compiles TensorFlow's step; on JAX every step is XLA-compiled whatever it says (Keras
+    on JAX without jit_compile runs the step op by op, eagerly: never what a placement means)."""
     import keras
 
     sgd = {"learning_rate": workload.learning_rate, "momentum": 0.9, "nesterov": True}
@@ -25,6 +28,6 @@ def compile_model(model, workload: Workload, jit: bool = False, masks: dict[str,
             keras.metrics.SparseCategoricalAccuracy(name="top1"),
             keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
         ],
-        jit_compile=jit,
+        jit_compile=jit or keras.backend.backend() == "jax",
     )
     return variables

@@ -38,17 +38,20 @@ class TrainSetup:
 
     def spec(self, shuffle: bool = True) -> online.PipelineSpec:
         return online.PipelineSpec(image_size=self.workload.image_size, batch_size=self.global_batch,
-                                   seed=self.seed, shuffle=shuffle, cache_dir=self.cache_dir)
+                                   seed=self.seed, shuffle=shuffle, cache_dir=self.cache_dir,
+                                   workers=self.placement.spec.threads)
 
     def train_dataset(self):
-        """The training pipeline, and the steps in one epoch of it."""
-        split = self.source.split("train")
-        return self._within_share(online.build(self.pipeline, split, self.spec())), len(split) // self.global_batch
+        """The training pipeline as this backend's Keras takes it, and the steps in one epoch of it."""
+        split, spec = self.source.split("train"), self.spec()
+        dataset = self._within_share(online.build(self.pipeline, split, spec))
+        return online.for_keras(dataset, spec), len(split) // self.global_batch
 
     def _within_share(self, dataset):
-        """With a thread share (sweep workers on one node), tf.data keeps to it as TensorFlow's ops do."""
+        """With a thread share (sweep workers on one node), tf.data keeps to it as TensorFlow's ops do
+        (the decode processes of the numpy pipelines keep to it by their number: `spec().workers`)."""
         threads = self.placement.spec.threads
-        if not threads:
+        if not threads or not online.is_tf_dataset(dataset):
             return dataset
         import tensorflow as tf
 

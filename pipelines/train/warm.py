@@ -14,15 +14,19 @@ part of it.
 A kept model is made a ticket's fresh model by assigning, in this order:
 1. every model variable (kernels, biases, BatchNormalization's moving statistics): the rewind
    checkpoint, or the initialization that a control's seed draws (built once per seed and process);
-2. the mask variables, and the masked weights zeroed (`set_masks`);
-3. every optimizer variable (iteration counter, learning rate, momentum slots; a loss-scale
-   optimizer's too) back to its value when built, before any step. After the weights, because
-   Keras' `load_weights` also loads the optimizer state a checkpoint was saved with;
+2. every optimizer variable (iteration counter, learning rate, momentum slots, a loss-scale
+   optimizer's, and the mask variables, which the optimizer owns) back to its value when built,
+   before any step. After the weights, because Keras' `load_weights` also loads the optimizer state
+   a checkpoint was saved with;
+3. the mask variables, and the masked weights zeroed (`set_masks`): after the reset, which sets the
+   masks back to the first ticket's;
 4. the metrics, reset.
-That is all the state the traced steps read: the model's, the optimizer's, the metrics' and the mask
-variables, and the batches of a dataset built for each fit (a new iterator restarts the seeded
-order; building a dataset costs no tracing worth keeping). So a warm ticket computes what a fresh
-build computes; tests/test_warm.py checks it bit for bit after tickets with another mask and seed.
+That is all the state the traced steps read: the model's, the optimizer's (masks included) and the
+metrics' variables, which are the state of JAX's stateless step too (a variable outside them would
+be compiled in as a constant), and the batches of a dataset built for each fit (a new iterator
+restarts the seeded order; building a dataset costs no tracing worth keeping). So a warm ticket
+computes what a fresh build computes; tests/test_warm.py checks it bit for bit after tickets with
+another mask and seed (tests/test_jax_training.py on JAX).
 
 The data order is the last input. The step draws no random numbers, but tf.data's seeded shuffles
 (the `cached` and `offline` pipelines) derive their seeds from the global one, which building a
@@ -41,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipelines.train.masking import set_masks
-from pipelines.train.model import build_model
+from pipelines.train.model import build_model, set_random_seed
 from pipelines.train.trainer import TrainSetup
 
 
@@ -83,23 +87,21 @@ def ticket_model(setup: TrainSetup, masks: dict[str, np.ndarray], masking: str, 
         # (a checkpoint saved before any step holds none): the reset below replaces it either way.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         (load or functools.partial(_initialize, setup, seed))(model)
-        set_masks(model, kept.mask_variables, masks)
         for variable, value in zip(model.optimizer.variables, kept.built_optimizer):
             variable.assign(value)
+        set_masks(model, kept.mask_variables, masks)
     model.reset_metrics()
     _fit_under_setup_seed(setup)
     return model
 
 
 def _fit_under_setup_seed(setup: TrainSetup) -> None:
-    import keras
-
     if _global_seed() != setup.seed:
-        keras.utils.set_random_seed(setup.seed)
+        set_random_seed(setup.seed)
 
 
 def _global_seed() -> int | None:
-    """The seed `keras.utils.set_random_seed` last set (None after `clear_session`, which forgets it).
+    """The seed `set_random_seed` last set (None after `clear_session`, which forgets it).
 
     Keras keeps it in its global state and has no public getter."""
     from keras.src.backend.common import global_state

@@ -1,5 +1,6 @@
-"""What the online pipelines share: the spec, the shared visiting order, reading one example by index,
-the sequential stores' shuffle, and parsing a batch of shard records."""
+"""What the online pipelines share: the spec, the shared visiting order (as indices for tf.data, or cut
+into batches for the pipelines that need no TensorFlow), reading one example by index, the sequential
+stores' shuffle, and parsing a batch of shard records."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class PipelineSpec:
     seed: int = 0
     shuffle: bool = True
     cache_dir: str | None = None  # `cached` only: a file cache there instead of memory
+    workers: int | None = None  # `processes` (and evaluation without TensorFlow): decode processes; None: one per usable core
 
 
 def epoch_orders(n: int, spec: PipelineSpec) -> Iterator[np.ndarray]:
@@ -30,6 +32,18 @@ def epoch_orders(n: int, spec: PipelineSpec) -> Iterator[np.ndarray]:
     while True:
         yield np.random.default_rng([spec.seed, epoch]).permutation(n) if spec.shuffle else np.arange(n)
         epoch += 1
+
+
+def index_batches(n: int, spec: PipelineSpec) -> Iterator[np.ndarray]:
+    """The shared order cut into batches of `spec.batch_size`, forever. The order runs on across epochs,
+    so a batch may hold the end of one epoch and the start of the next, exactly as tf.data's `batch`
+    over `ordered_indices` does: that keeps the numpy pipelines' labels equal to tf.data's."""
+    pending = np.empty(0, np.int64)
+    for order in epoch_orders(n, spec):
+        pending = np.concatenate([pending, order])
+        while len(pending) >= spec.batch_size:
+            yield pending[:spec.batch_size]
+            pending = pending[spec.batch_size:]
 
 
 def ordered_indices(split: Split, spec: PipelineSpec):

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from pipelines.data.decode import decode_pil
-from pipelines.data.online.common import PipelineSpec, epoch_orders
+import numpy as np
+
+from pipelines.data.decode import read_image
+from pipelines.data.online.common import PipelineSpec, index_batches
 from pipelines.data.source import Split
 
 
 def build_naive(split: Split, spec: PipelineSpec):
-    """The reference's starting point: a Python generator that reads and decodes with PIL, one thread."""
-    import tensorflow as tf
+    """A generator of (uint8 images, int64 labels) batches, each read and decoded with PIL when it is
+    asked for, in the caller's thread: nothing runs ahead, nothing in parallel."""
+    labels = np.asarray(split.labels, np.int64)
 
-    def examples():
-        for order in epoch_orders(len(split), spec):
-            for i in order:
-                with open(split.paths[i], "rb") as handle:
-                    yield decode_pil(handle.read(), spec.image_size), split.labels[i]
+    def batches():
+        for indices in index_batches(len(split), spec):
+            yield np.stack([read_image(split.paths[i], spec.image_size) for i in indices]), labels[indices]
 
-    size = spec.image_size
-    dataset = tf.data.Dataset.from_generator(
-        examples,
-        output_signature=(tf.TensorSpec([size, size, 3], tf.uint8), tf.TensorSpec([], tf.int64)),
-    )
-    return dataset.batch(spec.batch_size, drop_remainder=True)
+    return batches()

@@ -10,12 +10,15 @@ from pipelines.data.source import Split
 
 
 def build_synthetic(split: Split | ShardSplit, spec: PipelineSpec):
-    """One seeded batch of random images and labels held in memory and repeated: no input cost at all,
-    so training on it measures the model's ceiling."""
-    import tensorflow as tf
-
+    """A generator that yields one seeded batch of random uint8 images and int64 labels, the same arrays
+    every time: no input cost at all, so training on it measures the model's ceiling."""
     rng = np.random.default_rng(spec.seed)
     size = spec.image_size
-    images = rng.integers(0, 256, (spec.batch_size, size, size, 3), dtype=np.uint8)
-    labels = rng.integers(0, len(split.classes), spec.batch_size)
-    return tf.data.Dataset.from_tensors((images, labels)).repeat()
+    batch = (rng.integers(0, 256, (spec.batch_size, size, size, 3), dtype=np.uint8),
+             rng.integers(0, len(split.classes), spec.batch_size))
+
+    def forever():
+        while True:
+            yield batch
+
+    return forever()
