@@ -59,10 +59,15 @@ def preload_tensorflow() -> None:
 
 
 def _import_tensorflow() -> None:
+    """Import TensorFlow and have it look for GPUs now: CUDA's initialization logs through absl
+    (a failed `cuInit` on a machine without a GPU, say), deaf to TF_CPP_MIN_LOG_LEVEL, and would
+    otherwise do so at the first tf.data op, outside any muting. Listing devices configures none, so
+    logical devices can still be set afterwards."""
     import tensorflow as tf
 
     if not _verbose:
         tf.get_logger().setLevel(logging.ERROR)
+    tf.config.list_physical_devices("GPU")
 
 
 def _quiet_absl() -> None:

@@ -180,11 +180,11 @@ def jax_search(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("jax") / "search"
     result = lth("--data", tiny_data, *JAX_GRID, "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
-    return out, json.loads(result.stdout.splitlines()[-1])
+    return out, json.loads(result.stdout.splitlines()[-1]), result.stderr
 
 
 def test_a_search_on_jax_holds_every_mask_and_records_its_backend(jax_search):
-    out, summary = jax_search
+    out, summary, _ = jax_search
     assert not summary["failed"] and len(summary["tickets"]) == 4
     assert all(ticket["masked_nonzero"] == 0 for ticket in summary["tickets"])  # 80% masks after a 50% one
     assert summary["placement"]["backend"] == json.loads((out / "dense.json").read_text())["placement"]["backend"] \
@@ -195,7 +195,7 @@ def test_a_search_on_jax_holds_every_mask_and_records_its_backend(jax_search):
 def test_tickets_on_jax_reproduce_in_a_multiprocessing_sweep(jax_search, tiny_data, tmp_path):
     """The serial search's dense run and masks, its tickets again in a spawned worker (which inherits the
     backend): the same seed gives the same tickets, and the worker's thread share is recorded as not applied."""
-    out, serial = jax_search
+    out, serial, _ = jax_search
     shutil.copytree(out, tmp_path / "search", ignore=shutil.ignore_patterns("jobs", "summary.json"))
     result = lth("--data", tiny_data, *JAX_GRID, "--out", tmp_path / "search", "--executor", "multiprocessing",
                  "--workers", "1")
@@ -206,6 +206,14 @@ def test_tickets_on_jax_reproduce_in_a_multiprocessing_sweep(jax_search, tiny_da
     job = json.loads(next((tmp_path / "search" / "jobs").glob("*.json")).read_text())
     assert job["threads"] is None
     assert job["placement"]["backend"] == "jax" and job["placement"]["threads_not_applied"] == share.cpu_share(1)
+
+
+def test_a_search_on_jax_says_only_its_own_progress_on_stderr(jax_search):
+    """TensorFlow is installed here and its tf.data pipeline feeds the search: its absl logging (CUDA's
+    failed initialization on a machine without a GPU) must stay muted as on the TensorFlow backend."""
+    *_, stderr = jax_search
+    assert [line for line in stderr.splitlines() if not line.startswith(("dense:", "tickets:", "masks:", "mask "))] \
+        == [], stderr
 
 
 def test_elephas_is_refused_on_jax_in_one_line(tiny_data, tmp_path):
