@@ -9,7 +9,7 @@ WORKLOAD ?= small
 STEPS ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: setup java test-tools demo test bench bench-html gpu-wheels gpu-check-cpu gpu-report clean
+.PHONY: setup java test-tools demo test bench bench-html digits gpu-wheels gpu-check-cpu gpu-report clean
 
 java:
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
@@ -52,6 +52,10 @@ bench-html: setup
 	$(BIN)/asv publish
 	@echo "asv site: reports/asv/index.html"
 
+# A small real data set for the lottery-ticket search: scikit-learn's digits (benchmarks/lth/digits.py).
+digits: setup
+	@test -d data/digits || $(BIN)/python benchmarks/lth/digits.py data/digits
+
 # The GPU check (benchmarks/gpu/check.sh; README "The GPU check"). gpu-wheels downloads what the GPU
 # machine lacks, for its CPython 3.12 on manylinux x86_64, into .whl/ (git-ignored): Keras and those of
 # its requirements that machine does not have (optree 0.16 is the newest built for manylinux2014).
@@ -73,4 +77,4 @@ gpu-report: setup
 	$(BIN)/harness report results/gpu-check-report/results --out reports/gpu-check.html
 
 clean:
-	rm -rf $(VENV) results reports/*.html reports/*.png reports/asv .asv data/default data/asv-* .pytest_cache .site
+	rm -rf $(VENV) results reports/*.html reports/*.png reports/asv .asv data/default data/digits data/asv-* .pytest_cache .site

@@ -20,10 +20,12 @@ from harness import charts
 from harness.machine import PROJECT_ROOT
 from harness.figures import run_figures
 from harness.record import RunRecord
-from harness.results import Skipped
+from harness.results import Skipped, Unreadable, read_json
 from harness.rows import summarize
 from pipelines import atomic
 from pipelines.errors import UserInputError
+from pipelines.lth.allocation import KINDS, kernel_kind, network_position
+from pipelines.lth.layout import SearchFolder
 
 ASV_SITE = PROJECT_ROOT / "reports" / "asv" / "index.html"  # html_dir in asv.conf.json
 
@@ -70,9 +72,66 @@ def build_sections(records: list[RunRecord], searches: list[dict], baseline: str
         per_workload.append({"name": workload, "charts": figures})
     runs = [{"record": r, "figures": run_figures(r), "timeline": charts.timeline(r),
              "steps": charts.step_distribution(r)} for r in records]
-    lth = [{"search": s, "chart": charts.tickets(s["summary"], s["title"])} for s in searches]
+    lth = [{"search": s, "chart": charts.tickets(s["summary"], s["title"]), "masks": mask_sparsity(Path(s["path"]))}
+           for s in searches]
     return {"rows": rows, "workloads": per_workload, "runs": runs, "lth": lth,
             "several_hosts": len({r.host for r in rows}) > 1}
+
+
+def mask_sparsity(search: Path) -> dict:
+    """The sparsity of each mask of a search by layer kind and by layer, from the reports beside its
+    masks. Reports written before the kinds were recorded give each layer's kind from its path and
+    no per-kind figures; a report that does not read back, or holds no per-layer sparsity, is named
+    in `unreadable` and left out."""
+    masks, unreadable = [], []
+    pattern = SearchFolder(search).mask_report("*")
+    for path in sorted(pattern.parent.glob(pattern.name)):
+        try:
+            report = read_json(path)
+        except Unreadable as error:
+            unreadable.append(f"{path.name} ({error})")
+            continue
+        if not (isinstance(report, dict) and isinstance(report.get("per_layer"), dict)):
+            unreadable.append(f"{path.name} (no per-layer sparsity)")
+            continue
+        masks.append(_mask_row(path.stem, report))
+    layers = sorted({name for mask in masks for name in mask["per_layer"]}, key=network_position)
+    kinds = {name: kernel_kind(name) for name in layers}
+    for mask in masks:
+        kinds.update(mask["layer_kinds"])
+    return {"masks": masks, "unreadable": unreadable,
+            "kinds": [{"kind": kind, "share": next((m["kind_share"][kind] for m in masks if kind in m["kind_share"]), None),
+                       "sparsity": [m["kind_sparsity"].get(kind) for m in masks]}
+                      for kind in KINDS if kind in kinds.values()],
+            "layers": [{"name": name, "kind": kinds[name], "sparsity": [m["per_layer"].get(name) for m in masks]}
+                       for name in layers]}
+
+
+def _mask_row(mask_id: str, report: dict) -> dict:
+    """What the page shows of one mask report: any field may be missing (an older report) or mistyped."""
+    def number(value):
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def text(value):
+        return value if isinstance(value, str) else None
+
+    per_kind = report.get("per_kind") if isinstance(report.get("per_kind"), dict) else {}
+    kind_figures = {kind: figures for kind, figures in per_kind.items() if isinstance(figures, dict)}
+    weights = number(report.get("weights"))
+    layer_kinds = report.get("layer_kinds") if isinstance(report.get("layer_kinds"), dict) else {}
+    keep_dense = report.get("keep_dense")
+    return {
+        "id": mask_id, "scope": text(report.get("scope")), "sparsity_over": text(report.get("sparsity_over")),
+        "keep_dense": ", ".join(map(str, keep_dense)) if isinstance(keep_dense, list) else None,
+        **{key: number(report.get(key)) for key in ("requested_sparsity", "sparsity", "requested_sparsity_of_pruned",
+                                                    "sparsity_of_pruned")},
+        "collapsed": len(report["collapsed_layers"]) if isinstance(report.get("collapsed_layers"), list) else None,
+        "per_layer": {str(name): number(value) for name, value in report["per_layer"].items()},
+        "layer_kinds": {str(name): kind for name, kind in layer_kinds.items() if kind in KINDS},
+        "kind_sparsity": {kind: number(figures.get("sparsity")) for kind, figures in kind_figures.items()},
+        "kind_share": {kind: number(figures.get("weights")) / weights for kind, figures in kind_figures.items()
+                       if weights and number(figures.get("weights")) is not None},
+    }
 
 
 def render(records: list[dict], baseline: str | None = None, searches: list[dict] | None = None,

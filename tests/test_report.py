@@ -4,6 +4,7 @@ import re
 import statistics
 
 import markupsafe
+import numpy as np
 
 import pytest
 
@@ -192,3 +193,42 @@ def test_no_records_is_a_user_error():
 @pytest.mark.parametrize("seconds, text", [(72000, "20.0 h"), (900, "15 min"), (12.34, "12.3 s")])
 def test_human_duration(seconds, text):
     assert human_duration(seconds) == text
+
+
+def test_each_search_shows_the_sparsity_of_its_masks_by_kind_and_layer_old_reports_included(tmp_path):
+    from pipelines.lth.masks import MaskSpec, compute_masks, sparsity_report
+
+    search = tmp_path / "lth-erk"
+    (search / "masks").mkdir(parents=True)
+    (search / "run.json").write_text(json.dumps({"workload": "smoke", "epochs": 2}))
+    tickets = [{"control": False, "rewind": 0, "actual_sparsity": 0.9, "top1": 0.5}]
+    (search / "summary.json").write_text(json.dumps({"dense": {"top1": 0.8, "epochs": 2}, "tickets": tickets}))
+    rng = np.random.default_rng(0)
+    weights = {"Conv1/kernel": rng.normal(size=(3, 3, 3, 8)), "block_2_depthwise/kernel": rng.normal(size=(3, 3, 8, 1)),
+               "block_10_project/kernel": rng.normal(size=(1, 1, 8, 16)), "predictions/kernel": rng.normal(size=(16, 4))}
+    spec = MaskSpec("erk", 0.5, keep_dense=("depthwise",))
+    (search / "masks" / f"{spec.mask_id}.json").write_text(
+        json.dumps({"mask_id": spec.mask_id, **sparsity_report(compute_masks(weights, spec), spec)}))
+    old = {"weights": 100, "pruned": 50, "sparsity": 0.5, "collapsed_layers": [],  # written before kinds were recorded
+           "per_layer": {"Conv1/kernel": 0.25, "block_10_project/kernel": 0.5, HOSTILE: 0.75}}
+    # 480 weights: the stem 216, the depthwise kernel 72 (15%), the pointwise 128, the classifier 64.
+    (search / "masks" / "global-s0.5000.json").write_text(json.dumps(old))
+    (search / "masks" / "layer-s0.5000.json").write_text("{")
+    page = render([], searches=read_results(tmp_path).searches)
+    section = page.split('<section id="lottery-tickets">')[1].split("</section>")[0]
+    assert HOSTILE not in page
+    masks = section.split('<table class="masks">')[1].split("</table>")[0]
+    assert re.search(r"<td>erk-s0.5000-keep-depthwise-over-all</td><td>erk</td>\s*<td>depthwise</td>\s*<td>all</td>"
+                     r"\s*<td class=\"num\">0.500</td><td class=\"num\">0.500</td>", masks)
+    assert re.search(r"<td>global-s0.5000</td><td>&ndash;</td>\s*<td>&ndash;</td>", masks)  # the old report
+    kinds = section.split('<table class="mask-kinds">')[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>(\w+)</td>", kinds) == ["stem", "depthwise", "pointwise", "classifier"]
+    assert re.search(r"<td>depthwise</td><td class=\"num\">15.0%</td>\s*<td class=\"num\">0.000</td>"
+                     r"<td class=\"num\">&ndash;</td>", kinds)  # kept dense; the old report has no per-kind figure
+    layers = section.split('<details class="mask-layers">')[1].split("</details>")[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>(\w+)</td>", layers)
+    assert rows[:4] == [("Conv1/kernel", "stem"), ("block_2_depthwise/kernel", "depthwise"),
+                        ("block_10_project/kernel", "pointwise"), ("predictions/kernel", "classifier")]
+    assert re.search(r"<td>block_10_project/kernel</td><td>pointwise</td>\s*<td class=\"num\">[0-9.]+</td>"
+                     r"<td class=\"num\">0.500</td>", layers)  # the old report's layers, their kind from the path
+    assert "Mask reports left out (unreadable): layer-s0.5000.json (not JSON" in section

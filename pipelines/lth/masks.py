@@ -2,9 +2,11 @@
 
 Prunable weights are the kernels of convolutions, depthwise convolutions and the classifier; never
 BatchNormalization parameters or biases. A mask keeps a weight where it is True. Target sparsities
-prune an exact count: the `round(s * n)` smallest magnitudes over all prunable weights (`global`) or
-in each layer (`layer`); ties are broken by position, so counts are exact and masks reproducible.
-Absolute thresholds prune every weight whose magnitude is at or below the threshold.
+prune an exact count: the `round(s * n)` smallest magnitudes over all prunable weights (`global`),
+in each layer (`layer`), or in each layer's Erdős–Rényi-Kernel share (`erk`, see allocation.py);
+ties are broken by position, so counts are exact and masks reproducible. Absolute thresholds prune
+every weight whose magnitude is at or below the threshold. Layer kinds named in `keep_dense` are
+left whole, the target reached over the other weights or over all of them (`sparsity_over`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import numpy as np
 
 from pipelines import atomic
 from pipelines.errors import UserInputError
+from pipelines.lth.allocation import KEEPABLE_KINDS, KINDS, erk_kept_counts, kernel_kind
 from pipelines.registry import Registry
 
+OVER_MODES = ("all", "rest")  # what a target sparsity is a share of: all prunable weights, or those not kept dense
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,15 @@ class MaskSpec:
     scope: str
     sparsity: float | None = None  # fraction to prune
     threshold: float | None = None  # or: prune magnitudes <= threshold
+    keep_dense: tuple[str, ...] = ()  # layer kinds left unpruned (KEEPABLE_KINDS)
+    sparsity_over: str = "all"  # with keep_dense: the sparsity is a share of all prunable weights, or of the rest
 
     @property
     def mask_id(self) -> str:
-        return f"{self.scope}-s{self.sparsity:.4f}" if self.sparsity is not None else f"{self.scope}-t{self.threshold:g}"
+        base = f"{self.scope}-s{self.sparsity:.4f}" if self.sparsity is not None else f"{self.scope}-t{self.threshold:g}"
+        if not self.keep_dense:  # the ids of searches made before kinds could be kept dense
+            return base
+        return f"{base}-keep-{'+'.join(sorted(self.keep_dense))}-over-{self.sparsity_over}"
 
     def validate(self) -> None:
         SCOPES.entry(self.scope)
@@ -44,6 +53,30 @@ class MaskSpec:
         if self.threshold is not None and self.scope != "global":
             raise UserInputError(f"--threshold applies with --scope global, not {self.scope}: "
                                  "use --sparsity for per-layer masks")
+        for kind in self.keep_dense:
+            if kind not in KEEPABLE_KINDS:
+                raise UserInputError(f"--keep-dense {kind!r} is not a layer kind that can be kept dense: "
+                                     f"choose from {', '.join(KEEPABLE_KINDS)}")
+            if self.keep_dense.count(kind) > 1:
+                raise UserInputError(f"--keep-dense lists {kind} twice: give each kind once")
+        if self.sparsity_over not in OVER_MODES:
+            raise UserInputError(f"--sparsity-over {self.sparsity_over!r} is not a choice: "
+                                 f"choose one of {', '.join(OVER_MODES)}")
+
+    def share_of_rest(self, total: int, rest: int) -> float:
+        """The sparsity to reach over the `rest` of `total` prunable weights that are not kept dense.
+
+        Over all weights it is the exact count `round(s * total)` as a share of the rest, refused when
+        the rest is too small to hold it."""
+        if self.sparsity_over == "rest" or rest == total:
+            return self.sparsity
+        count = round(self.sparsity * total)
+        if count > rest:
+            raise UserInputError(
+                f"mask {self.mask_id} cannot reach sparsity {self.sparsity} over all {total:,} prunable weights: "
+                f"it needs {count:,} pruned but only {rest:,} are not kept dense ({', '.join(self.keep_dense)}); "
+                "lower --sparsity, keep fewer kinds dense, or use --sparsity-over rest")
+        return count / rest if rest else 0.0
 
 
 def _prune_smallest(magnitudes: np.ndarray, count: int) -> np.ndarray:
@@ -55,14 +88,19 @@ def _prune_smallest(magnitudes: np.ndarray, count: int) -> np.ndarray:
 def compute_masks(weights: dict[str, np.ndarray], spec: MaskSpec,
                   previous: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Masks for `weights`; with `previous` (iterative pruning), pruned weights stay pruned and the
-    sparsity counts them: the new mask reaches `spec.sparsity` overall."""
+    sparsity counts them: the new mask reaches `spec.sparsity` overall. Layers of the kinds in
+    `spec.keep_dense` keep their previous mask (all of them, in a first round)."""
     spec.validate()
     previous = previous or {name: np.ones(w.shape, dtype=bool) for name, w in weights.items()}
     # Already-pruned weights sort first: -1 is below every magnitude.
-    magnitude = {name: np.where(previous[name], np.abs(w), -1.0) for name, w in weights.items()}
+    magnitude = {name: np.where(previous[name], np.abs(w), -1.0) for name, w in weights.items()
+                 if kernel_kind(name) not in spec.keep_dense}
     if spec.threshold is not None:
-        return {name: m > spec.threshold for name, m in magnitude.items()}
-    return SCOPES[spec.scope](magnitude, spec.sparsity)
+        pruned = {name: m > spec.threshold for name, m in magnitude.items()}
+    else:
+        total, rest = sum(w.size for w in weights.values()), sum(m.size for m in magnitude.values())
+        pruned = SCOPES[spec.scope](magnitude, spec.share_of_rest(total, rest))
+    return {name: pruned[name] if name in pruned else previous[name] for name in weights}
 
 
 def prune_globally(magnitude: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
@@ -80,22 +118,54 @@ def prune_each_layer(magnitude: dict[str, np.ndarray], sparsity: float) -> dict[
             for name, m in magnitude.items()}
 
 
+def prune_erdos_renyi_kernel(magnitude: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+    """The `n - round(s * n)` weights kept are shared among the layers by RigL's Erdős–Rényi-Kernel
+    rule (allocation.erk_kept_counts); each layer keeps its largest magnitudes."""
+    total = sum(m.size for m in magnitude.values())
+    caps = {name: int((m >= 0).sum()) for name, m in magnitude.items()}  # a previous round's pruned weights are -1
+    kept = erk_kept_counts({name: m.shape for name, m in magnitude.items()}, caps, total - round(sparsity * total))
+    return {name: _prune_smallest(m.ravel(), m.size - kept[name]).reshape(m.shape) for name, m in magnitude.items()}
+
+
 SCOPES: Registry[Callable] = Registry("scope")  # how a target sparsity is spread over the layers
 SCOPES.add("global", prune_globally, "the smallest magnitudes over all prunable weights together")
 SCOPES.add("layer", prune_each_layer, "the same share of each layer")
+SCOPES.add("erk", prune_erdos_renyi_kernel, "each layer's Erdős–Rényi-Kernel share (RigL): small layers kept denser")
 
 
-def sparsity_report(masks: dict[str, np.ndarray]) -> dict:
-    total = sum(m.size for m in masks.values())
-    pruned = sum(int((~m).sum()) for m in masks.values())
-    per_layer = {name: 1 - float(m.mean()) for name, m in masks.items()}
-    return {
-        "weights": total,
-        "pruned": pruned,
-        "sparsity": pruned / total,
-        "per_layer": per_layer,
+def sparsity_report(masks: dict[str, np.ndarray], spec: MaskSpec | None = None) -> dict:
+    """What a mask prunes: in all, per layer (with its kind, allocation.kernel_kind) and per kind;
+    given the spec it was built from, also what was asked and what the pruned weights reached."""
+    kinds = {name: kernel_kind(name) for name in masks}
+    report = {
+        **_pruned_share(masks.values()),
+        "per_layer": {name: 1 - float(m.mean()) for name, m in masks.items()},
+        "layer_kinds": kinds,
+        "per_kind": {kind: _pruned_share([m for name, m in masks.items() if kinds[name] == kind])
+                     for kind in KINDS if kind in kinds.values()},
         "collapsed_layers": sorted(name for name, m in masks.items() if not m.any()),
     }
+    if spec is None:
+        return report
+    rest = _pruned_share([m for name, m in masks.items() if kinds[name] not in spec.keep_dense])
+    return {**report, **_requested(spec, report["weights"], rest["weights"]), "scope": spec.scope,
+            "keep_dense": sorted(spec.keep_dense), "sparsity_over": spec.sparsity_over,
+            "pruned_set_weights": rest["weights"], "sparsity_of_pruned": rest["sparsity"]}
+
+
+def _pruned_share(masks) -> dict:
+    total = sum(m.size for m in masks)
+    pruned = sum(int((~m).sum()) for m in masks)
+    return {"weights": total, "pruned": pruned, "sparsity": pruned / total if total else 0.0}
+
+
+def _requested(spec: MaskSpec, total: int, rest: int) -> dict:
+    """The target sparsity over all prunable weights and over those not kept dense (None for thresholds)."""
+    if spec.sparsity is None or not rest:
+        return {"requested_sparsity": None, "requested_sparsity_of_pruned": None}
+    if spec.sparsity_over == "rest":
+        return {"requested_sparsity": spec.sparsity * rest / total, "requested_sparsity_of_pruned": spec.sparsity}
+    return {"requested_sparsity": spec.sparsity, "requested_sparsity_of_pruned": spec.sparsity * total / rest}
 
 
 def check_collapse(spec: MaskSpec, report: dict, allow: bool) -> str | None:
@@ -106,7 +176,7 @@ def check_collapse(spec: MaskSpec, report: dict, allow: bool) -> str | None:
     message = (f"mask {spec.mask_id} prunes {len(collapsed)} layer(s) entirely ({', '.join(collapsed[:3])}"
                f"{', ...' if len(collapsed) > 3 else ''}): the network cannot pass a signal through them")
     if not allow:
-        raise UserInputError(f"{message}; use --scope layer, a lower sparsity, or --allow-collapse to train it anyway")
+        raise UserInputError(f"{message}; use --scope erk or --scope layer, a lower sparsity, or --allow-collapse to train it anyway")
     return message
 
 
