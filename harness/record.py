@@ -14,9 +14,24 @@ POSITIVE = "positive"
 Positive = Annotated[float, POSITIVE]
 
 
+class Recipe(TypedDict):
+    """How the run trained (pipelines.train.recipes.Recipe)."""
+
+    optimizer: str
+    learning_rate: float
+    warmup: str
+    schedule: str
+    milestones: list[int]
+    gamma: float
+    weight_decay: float
+    label_smoothing: float
+    batch_size: int
+
+
 class Workload(TypedDict):
     name: str
-    batch_size: int
+    batch_size: int  # per replica (the recipe's)
+    recipe: NotRequired[Recipe | None]  # absent from records made before recipes
 
 
 class Timing(TypedDict):

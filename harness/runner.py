@@ -30,7 +30,8 @@ from pipelines.errors import UserInputError
 from pipelines.settings import setting
 from pipelines.lth.masks import MaskSpec, compute_masks
 from pipelines.train.model import build_model, kernel_values
-from pipelines.train.placement import PlacementSpec, place
+from pipelines.train.placement import DEVICES, PlacementSpec, place
+from pipelines.train.recipe_schedule import ScheduleLength
 from pipelines.train.trainer import TrainSetup
 from pipelines.train.workloads import Workload
 
@@ -67,6 +68,23 @@ class RunSettings:
             raise UserInputError("--warmup must be 0 or more")
         if self.workers < 1:
             raise UserInputError("--workers must be at least 1")
+
+    def training_steps(self, variant: Variant, examples: int, global_batch: int) -> int:
+        """Every step a training run takes: warm-up, timed and profiled."""
+        profiled = self.profile_steps if self.profile_root else 0
+        return warmup_steps(variant, self, examples, global_batch) + self.steps + profiled
+
+    def schedule_length(self, variant: Variant, global_batch: int) -> ScheduleLength:
+        """What the learning-rate schedule spans: the whole epochs that cover the run's steps."""
+        examples = len(self.source.split("train"))
+        steps_per_epoch = examples // global_batch
+        epochs = math.ceil(self.training_steps(variant, examples, global_batch) / max(steps_per_epoch, 1))
+        return ScheduleLength(epochs, steps_per_epoch)
+
+    def check_schedule(self, variant: Variant) -> None:
+        """The recipe's warm-up and milestones against the run's length, before any work."""
+        length = self.schedule_length(variant, self.workload.batch_size * max(DEVICES[variant.device].gpus, 1))
+        self.workload.recipe.check_length(length.epochs, length.steps_per_epoch)
 
     def placement_spec(self, variant: Variant) -> PlacementSpec:
         return PlacementSpec(backend=self.backend, device=variant.device, logical_devices=self.logical_devices,
@@ -132,16 +150,18 @@ def _run_data(variant: Variant, settings: RunSettings, context: RunContext) -> d
 def _run_training(variant: Variant, settings: RunSettings, context: RunContext) -> dict:
     """Warm-up and timed steps, then (optionally) profiled steps, then the verdict's two measurements."""
     placement = place(settings.placement_spec(variant))  # first: logical devices precede any TF op
+    global_batch = placement.global_batch(settings.workload.batch_size)
     setup = TrainSetup(source=settings.source, workload=settings.workload, placement=placement,
                        pipeline=variant.pipeline, seed=settings.seed,
-                       cache_dir=str(settings.cache_dir) if settings.cache_dir else None)
+                       cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
+                       epochs=settings.schedule_length(variant, global_batch).epochs)
     masks = _pricing_masks(setup) if variant.masking else None
     model = setup.model(masks=masks, masking=variant.masking or "gradient")
     dataset, _ = setup.train_dataset()
     examples = len(settings.source.split("train"))
     warmup = warmup_steps(variant, settings, examples, setup.global_batch)
     profiled = settings.profile_steps if settings.profile_root else 0
-    total = warmup + settings.steps + profiled
+    total = settings.training_steps(variant, examples, setup.global_batch)
     clock = StepClock()
     callbacks = [keras_step_callback(clock, context.report(total))]
     if profiled:

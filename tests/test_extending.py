@@ -18,15 +18,14 @@ from pipelines.executors import EXECUTORS, Executor, serial
 from pipelines.lth.masks import SCOPES, prune_each_layer
 from pipelines.train.fits import FITS, Fit, keras_fit
 from pipelines.train.masking import MASKINGS, MaskingMethod
+from pipelines.train.recipes import Recipe
 from pipelines.train.placement import DEVICES, Device
 from pipelines.train.workloads import WORKLOADS, Workload
 from tests.records import _data, _train
 
 
-def hold_nothing(model, masks, sgd_arguments):
-    import keras
-
-    return keras.optimizers.SGD(**sgd_arguments)
+def hold_nothing(model, masks, optimizer_class):
+    return optimizer_class
 
 
 TOYS = [  # (registry, name, implementation, summary): one line each, as in the README
@@ -34,8 +33,8 @@ TOYS = [  # (registry, name, implementation, summary): one line each, as in the 
     (DEVICES, "gpu2", Device(2), "train on two GPUs (MirroredStrategy)"),
     (EXECUTORS, "toyexec", Executor(serial.run, "toyexec"), "one job after another, as a toy"),
     (MASKINGS, "toymask", MaskingMethod(hold_nothing, "toyheld"), "zeroed once, as a toy"),
-    (WORKLOADS, "toyload", Workload("toyload", alpha=0.35, image_size=32, batch_size=8, bn_momentum=0.9,
-                                    learning_rate=0.01), "a toy workload"),
+    (WORKLOADS, "toyload", Workload("toyload", alpha=0.35, image_size=32, bn_momentum=0.9,
+                                    recipe=Recipe(batch_size=8)), "a toy workload"),
     (ENGINES, "toyengine", _on_pool, "a process pool, as a toy"),
     (SCOPES, "toyscope", prune_each_layer, "each layer, as a toy"),
     (FITS, "toyfit", Fit(keras_fit), "in this process, as a toy"),

@@ -9,6 +9,7 @@ from pipelines.train.model import kernel_values
 from pipelines.train import checkpoints
 from pipelines.train.model import build_model
 from pipelines.train.recipe import compile_model
+from pipelines.train.recipe_schedule import ScheduleLength
 from pipelines.train.workloads import get_workload
 
 SMOKE = get_workload("smoke")
@@ -27,7 +28,7 @@ def test_checkpoints_at_the_grid_and_rewinding_restores_them(tmp_path):
     import keras
 
     model = build_model(SMOKE, 3, seed=5)
-    compile_model(model, SMOKE)
+    compile_model(model, SMOKE.recipe, ScheduleLength(3, 2))
     checkpoints.save_checkpoint(model, tmp_path, 0, {"workload": "smoke"})
     at_init = [w.copy() for w in model.get_weights()]
     seen = {}
@@ -55,7 +56,7 @@ def test_checkpoints_at_the_grid_and_rewinding_restores_them(tmp_path):
 def test_masked_weights_stay_zero_while_the_rest_train(masking):
     model = build_model(SMOKE, 3, seed=1)
     masks = compute_masks(kernel_values(model), MaskSpec("layer", 0.7))
-    compile_model(model, SMOKE, masks=masks, masking=masking)
+    compile_model(model, SMOKE.recipe, ScheduleLength(1, 4), masks=masks, masking=masking)
     before = kernel_values(model)
     assert masked_nonzero_count(model, masks) == 0
     model.fit(random_batches(), epochs=1, steps_per_epoch=4, verbose=0, shuffle=False)

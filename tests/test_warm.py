@@ -76,7 +76,7 @@ def assert_fresh_optimizer_and_metrics(model, masks) -> None:
     """The optimizer as built, but for its mask variables, which hold the ticket's mask; metrics reset."""
     optimizer = model.optimizer
     assert int(optimizer.iterations.numpy()) == 0
-    assert float(optimizer.learning_rate.numpy()) == pytest.approx(SMOKE.learning_rate)
+    assert float(optimizer.learning_rate.numpy()) == pytest.approx(SMOKE.recipe.learning_rate)
     held = {v.path.split("/", 1)[1]: v.numpy() for v in optimizer.variables if v.path.endswith("_mask")}
     assert sorted(held) == sorted(path.replace("/", "_") + "_mask" for path in masks)
     for path, mask in masks.items():

@@ -12,6 +12,7 @@ from rich.table import Table
 from harness.cli.fields import LiveChoice, field_option, options
 from harness.cli.options import command_options, given, placement_flags, refuse_inapplicable, start_keras
 from harness.cli.output import emit_json, progress, stderr, stdout
+from harness.cli.recipe import recipe_options
 from harness.variants import sweep_choices
 from pipelines.errors import UserInputError
 from pipelines.executors import ExecutorSettings
@@ -39,6 +40,8 @@ GRID_OPTIONS = options(  # the search grid: `slurm render` takes the same option
     click.option("--control", type=click.Choice(["none", "random"]), default="none", show_default=True,
                  help="random: also train each mask from a fresh random initialization."),
     field_option(LthConfig, "allow_collapse"),
+    field_option(LthConfig, "keep_dense"),
+    field_option(LthConfig, "sparsity_over"),
     field_option(LthConfig, "masking"),
     field_option(LthConfig, "pipeline"),
     field_option(ExecutorSettings, "executor", type=LiveChoice(lambda: sweep_choices()),
@@ -54,12 +57,14 @@ GRID_OPTIONS = options(  # the search grid: `slurm render` takes the same option
     click.option("--shard", default=None,
                  help="I/N: run only every N-th one-shot ticket from the I-th, in a prepared folder (a job array task)."),
 )
+@recipe_options
 @placement_flags
 @command_options
 def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds, scope: str, schedule: str,
-        control: str, allow_collapse: bool, masking: str, pipeline: str, executor: str, workers: int, threads: int | None, seed: int,
-        out: Path, device: str, spark_master: str | None, prepare_only: bool, shard: str | None, placement_flags: dict,
-        as_json: bool):
+        control: str, allow_collapse: bool, keep_dense: tuple[str, ...], sparsity_over: str, masking: str,
+        pipeline: str, executor: str, workers: int, threads: int | None, seed: int,
+        out: Path, device: str, spark_master: str | None, prepare_only: bool, shard: str | None, recipe_overrides: dict,
+        placement_flags: dict, as_json: bool):
     """Train dense with a rewind grid, prune by magnitude, retrain every (mask, rewind) ticket."""
     from pipelines.data.shards import open_source
     from pipelines.lth.plan import Shard
@@ -69,9 +74,10 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
     refuse_inapplicable({
         "workers": None if executor != "serial" else "applies to --executor multiprocessing, mpi or elephas",
         "spark_master": None if executor == "elephas" else "applies to --executor elephas",
+        "sparsity_over": None if keep_dense else "applies with --keep-dense",
     })
     writable_folder(out, "--out")
-    source, batch_size = open_source(data), get_workload(workload).batch_size
+    source = open_source(data)
     chosen_shard = Shard.parse(shard) if shard else None
     if chosen_shard and prepare_only:
         raise UserInputError("--prepare-only and --shard are two stages: give one of them")
@@ -87,11 +93,13 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
         data=str(data.resolve()), out=str(out.resolve()), workload=workload, epochs=epochs, rewinds=rewinds,
         sparsities=() if thresholds and not given("sparsities") else sparsities, thresholds=thresholds,
         scope=scope, schedule=schedule, control=control == "random", allow_collapse=allow_collapse,
-        masking=masking, pipeline=pipeline, seed=seed,
+        keep_dense=keep_dense, sparsity_over=sparsity_over, masking=masking, pipeline=pipeline, seed=seed,
+        recipe=get_workload(workload).recipe.overridden(**recipe_overrides) if recipe_overrides else None,
         placement=PlacementSpec(device=device, threads=threads, **placement_flags),
         fit=fit,
     )
     config.validate()
+    config.check_schedule(len(source.split("train")))
     runner.validate()
     if executor == "mpi" and not mpi.launched_by_mpi():  # never returns: this process becomes mpiexec
         mpi.relaunch(workers, [sys.executable, "-m", "harness.cli", *sys.argv[1:]])
@@ -99,7 +107,8 @@ def lth(data: Path, workload: str, epochs: int, rewinds, sparsities, thresholds,
     start_keras(config.placement)
     from pipelines.data import online
 
-    online.check(pipeline, source.split("train"), batch_size)  # after Keras: it may import TensorFlow
+    # after Keras: it may import TensorFlow
+    online.check(pipeline, source.split("train"), config.training_workload.batch_size)
     from pipelines.lth.search import search
 
     with progress("tickets", "jobs") if team.leader else contextlib.nullcontext() as report:

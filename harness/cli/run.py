@@ -12,6 +12,7 @@ from harness.quiet import preload_tensorflow
 from harness.runner import RunSettings
 from pipelines.lth.config import LthConfig
 from harness.cli.output import emit_json, progress, stdout
+from harness.cli.recipe import PARAMETERS as RECIPE_PARAMETERS, recipe_options
 
 
 @click.command()
@@ -45,11 +46,12 @@ def variants(as_json: bool):
 @field_option(RunSettings, "profile_steps")
 @click.option("--no-verdict", is_flag=True,
               help="Training: skip the model-ceiling and pipeline-supply measurements after the run.")
+@recipe_options
 @placement_flags
 @command_options
 def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, cache_dir: Path | None,
         workers: int, results: Path, sample_interval: float, profile: bool, profile_steps: int, no_verdict: bool,
-        placement_flags: dict, as_json: bool):
+        recipe_overrides: dict, placement_flags: dict, as_json: bool):
     """Time one variant: warm-up steps, then timed steps; write a run record.
 
     A monitor samples GPU occupation and CPU use throughout. Training runs end with a verdict:
@@ -67,18 +69,22 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
         "profile_steps": training, "no_verdict": training,
         "cache_dir": None if chosen.pipeline == "cached" else f"applies to *-cached variants, not {variant}",
         "workers": None if chosen.mode == "sweep" else f"applies to sweep-* variants, not {variant}",
+        **dict.fromkeys(RECIPE_PARAMETERS.values(), training),
+        RECIPE_PARAMETERS["batch_size"]: None if chosen.mode in ("train", "data") else
+        f"applies to training and data variants, not {variant}",
     })
     writable_folder(results, "--results")
     if cache_dir:
         writable_folder(cache_dir, "--cache-dir")
-    settings = RunSettings(source=open_source(data), workload=get_workload(workload), steps=steps,
-                           warmup=warmup, seed=seed, cache_dir=cache_dir, workers=workers,
+    settings = RunSettings(source=open_source(data), workload=get_workload(workload).with_recipe(**recipe_overrides),
+                           steps=steps, warmup=warmup, seed=seed, cache_dir=cache_dir, workers=workers,
                            sample_interval_s=sample_interval, profile_root=results / "profiles" if profile else None,
                            profile_steps=profile_steps, verdict=not no_verdict, **placement_flags)
     settings.validate()
     spec = settings.placement_spec(chosen)
     if chosen.mode == "train":
         spec.validate()
+        settings.check_schedule(chosen)
     if chosen.backends:  # it trains a model: Keras, on the chosen backend (the others need no Keras at all)
         start_keras(spec)
     else:

@@ -142,7 +142,7 @@ def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights: Calla
     report = saved_mask_report(path, report_path, log)
     if report is None:
         masks = compute_masks(weights(), spec, previous)
-        report = {"mask_id": mask_id, **sparsity_report(masks)}
+        report = {"mask_id": mask_id, **sparsity_report(masks, spec)}
         save_masks(path, masks)
         atomic.write_json(report_path, report)  # last: a report names a complete mask
     warning = check_collapse(spec, report, config.allow_collapse)

@@ -98,6 +98,7 @@ def _summary(config: LthConfig, dense: dict, results: list[dict], warnings: list
         "out": str(config.root),
         "dense": {k: dense[k] for k in ("top1", "top5", "loss", "epochs", "train_seconds")},
         "placement": dense["placement"],
+        "recipe": config.training_workload.recipe.as_dict(),
         "tickets": [{k: r.get(k) for k in columns} for r in results if r["status"] == "done"],
         "failed": [{"job_id": r["job_id"], "error": r["error"]} for r in results if r["status"] != "done"],
         "warnings": warnings,

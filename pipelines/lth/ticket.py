@@ -20,7 +20,6 @@ from pipelines.train.masking import masked_nonzero_count
 from pipelines.train.placement import place
 from pipelines.train.trainer import TrainSetup
 from pipelines.train.warm import ticket_model
-from pipelines.train.workloads import get_workload
 
 CONTROL_SEED_OFFSET = 1_000_003  # a control's initialization is a fresh draw, not the dense run's
 
@@ -29,8 +28,8 @@ CONTROL_SEED_OFFSET = 1_000_003  # a control's initialization is a fresh draw, n
 def train_setup(config: LthConfig) -> TrainSetup:
     """This process's setup for the config: placed once, deterministic ops if asked."""
     placement = place(config.placement, deterministic=config.deterministic)
-    return TrainSetup(source=open_source(config.data), workload=get_workload(config.workload),
-                      placement=placement, pipeline=config.pipeline, seed=config.seed)
+    return TrainSetup(source=open_source(config.data), workload=config.training_workload,
+                      placement=placement, pipeline=config.pipeline, seed=config.seed, epochs=config.epochs)
 
 
 def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot()) -> dict:
@@ -52,7 +51,7 @@ def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot(
     if job.control:
         model = ticket_model(setup, masks, masking, seed=config.seed + CONTROL_SEED_OFFSET, keep=keep)
     else:
-        model = ticket_model(setup, masks, masking, keep=keep,
+        model = ticket_model(setup, masks, masking, keep=keep, start_epoch=job.rewind,
                              load=lambda m: checkpoints.load_checkpoint(m, folder.checkpoints, job.rewind))
     started = time.time()
     fit.run(model, setup, job.epochs, masks, config.fit)
@@ -69,6 +68,7 @@ def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot(
         "epochs_trained": job.epochs,
         "masked_nonzero": masked_nonzero_count(model, masks),
         "masking": masking,
+        "recipe": setup.workload.recipe.as_dict(),
         "fit": config.fit.name,
         "threads": setup.placement.threads,  # None: all the cores
         "placement": setup.placement.describe(),  # the backend, and a thread share JAX did not apply

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipelines.data import online
 from pipelines.spark import spark_session
+from pipelines.train import recipe_schedule
 from pipelines.train.masking import mask_constraint_class
 
 MASKING = "constraint"  # the only masking method that travels with the model
@@ -42,7 +43,8 @@ def elephas_fit(model, setup, epochs: int, masks, settings) -> None:
     context = spark_session(settings.spark_master, quiet=settings.quiet).sparkContext
     keep_mask = mask_constraint_class(masks)
     trainer = SparkModel(model, frequency="epoch", mode="synchronous", num_workers=settings.partitions,
-                         custom_objects={keep_mask.__name__: keep_mask}, batch_size=setup.global_batch)
+                         custom_objects={keep_mask.__name__: keep_mask, **recipe_schedule.custom_objects()},
+                         batch_size=setup.global_batch)
     # Elephas prints its progress to stdout, where --json promises one object on the last line.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull if settings.quiet else sys.stderr):
         trainer.fit(to_simple_rdd(context, images, labels), epochs=epochs, batch_size=setup.global_batch,

@@ -7,14 +7,16 @@ one compiled model for many tickets (pipelines.train.warm) assigns each ticket's
 variables, and the step traced for the first ticket holds every later one's. Setting a mask
 (`set_masks`) assigns those variables and zeroes the masked weights once; then
 - `gradient` (default): the optimizer multiplies each masked kernel's gradient by its mask before
-  the update. SGD with momentum (and no weight decay) then keeps the masked weights exactly zero:
-  the gradient, the momentum buffer and the update are all zero there.
+  the update. The recipe's optimizers then keep the masked weights exactly zero: the gradient, the
+  momentum and RMSProp buffers and the update are all zero there, and Keras' weight decay is
+  decoupled (w -= lr * wd * w, applied before the update), which leaves a zero weight zero.
 - `constraint`: a Keras variable constraint multiplies the kernel by its mask after every update,
   which re-writes the whole kernel each step.
 - `none`: nothing holds them (the benchmark baseline that prices the holding itself).
-A method is `hold(model, mask_variables, sgd_arguments) -> optimizer`; `MASKINGS` names them. The
-optimizer it returns is then made the owner of the mask variables, which fills `mask_variables`
-(keyed by the masked kernels' paths) before any step reads it.
+A method is `hold(model, mask_variables, optimizer_class) -> the optimizer class to build` (the
+recipe's, or a subclass of it that holds the mask); `MASKINGS` names them. The optimizer built from
+it is then made the owner of the mask variables, which fills `mask_variables` (keyed by the masked
+kernels' paths) before any step reads it.
 """
 
 from __future__ import annotations
@@ -55,11 +57,12 @@ def set_masks(model, variables: dict[str, object], masks: dict[str, np.ndarray])
         kernels[path].assign(values[path] * mask)
 
 
-def masked_sgd(masks: dict[str, object], **sgd_arguments):
-    """An SGD optimizer that zeroes the gradients of masked weights before every update."""
+def gradient_masked(optimizer_class, masks: dict[str, object]):
+    """A subclass of the Keras `optimizer_class` that zeroes the gradients of masked weights before
+    every update (weight decay and the update itself follow, in the base class's `apply`)."""
     import keras
 
-    class MaskedSGD(keras.optimizers.SGD):
+    class GradientMasked(optimizer_class):
         def apply(self, grads, trainable_variables=None):
             variables = trainable_variables if trainable_variables is not None else self._trainable_variables
             grads = [
@@ -68,7 +71,8 @@ def masked_sgd(masks: dict[str, object], **sgd_arguments):
             ]
             return super().apply(grads, trainable_variables)
 
-    return MaskedSGD(**sgd_arguments)
+    GradientMasked.__name__ = f"Masked{optimizer_class.__name__}"
+    return GradientMasked
 
 
 def mask_constraint_class(masks: dict[str, object]):
@@ -116,25 +120,21 @@ def masked_nonzero_count(model, masks: dict[str, np.ndarray]) -> int:
 
 @dataclass(frozen=True)
 class MaskingMethod:
-    hold: Callable  # (model, mask_variables, sgd_arguments) -> the optimizer
+    hold: Callable  # (model, mask_variables, optimizer_class) -> the optimizer class to build
     variant: str  # the suffix of the `cpu-synthetic-*` variant that prices it
 
 
-def _hold_by_gradient(model, masks, sgd_arguments):
-    return masked_sgd(masks, **sgd_arguments)
+def _hold_by_gradient(model, masks, optimizer_class):
+    return gradient_masked(optimizer_class, masks)
 
 
-def _hold_by_constraint(model, masks, sgd_arguments):
-    import keras
-
+def _hold_by_constraint(model, masks, optimizer_class):
     constrain_to_masks(model, masks)
-    return keras.optimizers.SGD(**sgd_arguments)
+    return optimizer_class
 
 
-def _zero_only(model, masks, sgd_arguments):
-    import keras
-
-    return keras.optimizers.SGD(**sgd_arguments)
+def _zero_only(model, masks, optimizer_class):
+    return optimizer_class
 
 
 MASKINGS: Registry[MaskingMethod] = Registry("masking")
@@ -146,13 +146,14 @@ MASKINGS.add("none", MaskingMethod(_zero_only, "zeroed"),
              "zeroed once, not held (prices the holding)")
 
 
-def masked_optimizer(model, masks: dict[str, np.ndarray], masking: str, sgd_arguments: dict):
-    """The optimizer (and any constraint) that `masking` holds `masks` with, built and owning the mask
+def masked_optimizer(model, masks: dict[str, np.ndarray], masking: str, optimizer_class, make):
+    """The optimizer (and any constraint) that `masking` holds `masks` with, built by `make(cls)` (the
+    recipe's optimizer, of `optimizer_class` or the method's subclass of it) and owning the mask
     variables, which are set to `masks` (the masked weights zeroed); returns (optimizer, the mask
     variables)."""
     variables = dict.fromkeys(masks)  # the masked paths now (a constraint attaches by them), the variables
     # once the optimizer exists to own them: the methods read them only in the training step
-    optimizer = MASKINGS[masking].hold(model, variables, sgd_arguments)
+    optimizer = make(MASKINGS[masking].hold(model, variables, optimizer_class))
     variables.update(own_masks(optimizer, model, masks))
     set_masks(model, variables, masks)
     return optimizer, variables

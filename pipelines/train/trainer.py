@@ -15,6 +15,7 @@ from pipelines.data.shards import ShardSource, naming_bad_input
 from pipelines.data.source import ImageFolderSource
 from pipelines.train.model import build_model
 from pipelines.train.recipe import compile_model
+from pipelines.train.recipe_schedule import ScheduleLength
 from pipelines.train.placement import Placement
 from pipelines.train.workloads import Workload
 
@@ -27,10 +28,20 @@ class TrainSetup:
     pipeline: str = "parallel"
     seed: int = 0
     cache_dir: str | None = None
+    epochs: int = 1  # the whole training the learning-rate schedule spans (a rewound ticket starts part way)
 
     @property
     def global_batch(self) -> int:
         return self.placement.global_batch(self.workload.batch_size)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.source.split("train")) // self.global_batch
+
+    def start_schedule_at(self, model, epoch: int) -> None:
+        """Set the optimizer's iteration counter, which the learning-rate schedule reads, to the start of
+        `epoch`: a ticket rewound to epoch k trains on with the rates the dense run had from there."""
+        model.optimizer.iterations.assign(epoch * self.steps_per_epoch)
 
     @property
     def num_classes(self) -> int:
@@ -45,7 +56,7 @@ class TrainSetup:
         """The training pipeline as this backend's Keras takes it, and the steps in one epoch of it."""
         split, spec = self.source.split("train"), self.spec()
         dataset = self._within_share(online.build(self.pipeline, split, spec))
-        return online.for_keras(dataset, spec), len(split) // self.global_batch
+        return online.for_keras(dataset, spec), self.steps_per_epoch
 
     def _within_share(self, dataset):
         """With a thread share (sweep workers on one node), tf.data keeps to it as TensorFlow's ops do
@@ -81,7 +92,8 @@ class TrainSetup:
             model = build_model(self.workload, self.num_classes, self.seed if seed is None else seed, spec.precision)
             if load:
                 load(model)
-            variables = compile_model(model, self.workload, jit=spec.jit, masks=masks, masking=masking)
+            variables = compile_model(model, self.workload.recipe, ScheduleLength(self.epochs, self.steps_per_epoch),
+                                      jit=spec.jit, masks=masks, masking=masking)
         return model, variables
 
     def evaluate(self, model) -> dict:

@@ -6,21 +6,24 @@ the first ticket of a graph key in a process builds and compiles its model exact
 ticket always did, and the process keeps it; every later ticket with that key assigns its values
 to the kept model and fits and evaluates it with the train and test steps already traced.
 
-The key is everything those steps depend on: the workload (network size, image size, batch,
-BatchNormalization momentum, learning rate), the classes, the placement (strategy, precision, jit,
-threads), the masking method and which kernels carry a mask. Seeds, weights and mask values are not
-part of it.
+The key is everything those steps depend on: the workload (network size, image size,
+BatchNormalization momentum, and its recipe: optimizer, batch, loss, and the learning-rate schedule,
+whose constants are traced in), the schedule's length (epochs, steps per epoch), the classes, the
+placement (strategy, precision, jit, threads), the masking method and which kernels carry a mask.
+Seeds, weights, mask values and where in the schedule a ticket starts are not part of it.
 
 A kept model is made a ticket's fresh model by assigning, in this order:
 1. every model variable (kernels, biases, BatchNormalization's moving statistics): the rewind
    checkpoint, or the initialization that a control's seed draws (built once per seed and process);
-2. every optimizer variable (iteration counter, learning rate, momentum slots, a loss-scale
-   optimizer's, and the mask variables, which the optimizer owns) back to its value when built,
-   before any step. After the weights, because Keras' `load_weights` also loads the optimizer state
-   a checkpoint was saved with;
+2. every optimizer variable (iteration counter, momentum slots, a loss-scale optimizer's, and the
+   mask variables, which the optimizer owns) back to its value when built, before any step. After
+   the weights, because Keras' `load_weights` also loads the optimizer state a checkpoint was saved
+   with;
 3. the mask variables, and the masked weights zeroed (`set_masks`): after the reset, which sets the
    masks back to the first ticket's;
-4. the metrics, reset.
+4. the iteration counter, to the ticket's start in the schedule (`TrainSetup.start_schedule_at`):
+   the learning rate is a function of it, evaluated in the step;
+5. the metrics, reset.
 That is all the state the traced steps read: the model's, the optimizer's (masks included) and the
 metrics' variables, which are the state of JAX's stateless step too (a variable outside them would
 be compiled in as a constant), and the batches of a dataset built for each fit (a new iterator
@@ -60,10 +63,10 @@ _KEPT: dict[tuple, _Kept] = {}
 
 
 def ticket_model(setup: TrainSetup, masks: dict[str, np.ndarray], masking: str, *, load=None,
-                 seed: int | None = None, keep: bool = True):
+                 seed: int | None = None, keep: bool = True, start_epoch: int = 0):
     """The compiled model for one ticket: weights from `load(model)`, or (without `load`) the
     initialization `seed` draws (None: the setup's seed); `masks` held by `masking`; a fresh optimizer
-    state and metrics.
+    state, its schedule at `start_epoch` (a rewound ticket's rewind epoch), and fresh metrics.
 
     The first call for a key builds it afresh (clearing Keras' session first, as every ticket once
     did) and keeps it; later calls reuse it. `keep=False` builds afresh and keeps nothing: for a fit
@@ -72,13 +75,15 @@ def ticket_model(setup: TrainSetup, masks: dict[str, np.ndarray], masking: str, 
     import keras
 
     seed = setup.seed if seed is None else seed
-    key = (setup.workload, setup.num_classes, setup.placement.spec, masking, frozenset(masks))
+    key = (setup.workload, setup.epochs, setup.steps_per_epoch, setup.num_classes, setup.placement.spec, masking,
+           frozenset(masks))
     kept = _KEPT.get(key) if keep else None
     if kept is None:
         keras.backend.clear_session()
         model, variables = setup.compiled(seed, masks, masking, load)
         if keep:
             _KEPT[key] = _Kept(model, variables, _built_optimizer(setup, model))
+        setup.start_schedule_at(model, start_epoch)
         _fit_under_setup_seed(setup)
         return model
     model = kept.model
@@ -90,6 +95,7 @@ def ticket_model(setup: TrainSetup, masks: dict[str, np.ndarray], masking: str, 
         for variable, value in zip(model.optimizer.variables, kept.built_optimizer):
             variable.assign(value)
         set_masks(model, kept.mask_variables, masks)
+        setup.start_schedule_at(model, start_epoch)
     model.reset_metrics()
     _fit_under_setup_seed(setup)
     return model
