@@ -1,5 +1,5 @@
 """The training recipe as data: its schedule in the compiled step, decoupled weight decay under masks,
-its place in every result, and its command-line overrides."""
+its place in every result, and its command-line overrides (end to end in tests/test_without_tensorflow.py)."""
 
 import json
 import subprocess
@@ -20,7 +20,6 @@ from pipelines.train.recipes import Recipe
 from pipelines.train.trainer import TrainSetup
 from pipelines.train.warm import ticket_model
 from pipelines.train.workloads import get_workload
-from tests.conftest import HARNESS
 
 SMOKE = get_workload("smoke")
 STEPS_PER_EPOCH = 4
@@ -145,45 +144,14 @@ def test_a_recipe_must_fit_in_its_training():
         Recipe(warmup="1ep").check_length(epochs=1, steps_per_epoch=10)
 
 
+# The command line's overrides of every field, and the recipe they make: tests/test_without_tensorflow.py
+# gives them to `harness run` and `harness lth` and finds this recipe in the record, run.json, every job
+# result, dense.json and the summary.
 OVERRIDES = ("--optimizer", "rmsprop", "--lr", "0.02", "--lr-warmup", "1it", "--lr-schedule", "step",
              "--milestones", "1", "--gamma", "0.5", "--weight-decay", "0.0001", "--label-smoothing", "0.1",
              "--batch", "8")
 OVERRIDDEN = {"optimizer": "rmsprop", "learning_rate": 0.02, "momentum": 0.9, "warmup": "1it", "schedule": "step",
               "milestones": [1], "gamma": 0.5, "weight_decay": 0.0001, "label_smoothing": 0.1, "batch_size": 8}
-
-
-def harness(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([str(HARNESS), *map(str, args)], capture_output=True, text=True, timeout=600)
-
-
-def test_overrides_land_in_run_json_every_job_and_the_summary_and_a_rerun_with_another_recipe_is_refused(
-        tiny_data, tmp_path):
-    out = tmp_path / "search"
-    grid = ("--data", tiny_data, "--workload", "smoke", "--epochs", "2", "--rewind", "0,1", "--sparsity", "0.5",
-            "--scope", "layer", "--out", out)
-    result = harness("lth", *grid, *OVERRIDES, "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout.splitlines()[-1])
-    assert summary["recipe"] == OVERRIDDEN
-    assert json.loads((out / "run.json").read_text())["recipe"] == OVERRIDDEN
-    jobs = [json.loads(job.read_text()) for job in (out / "jobs").glob("*.json")]
-    assert len(jobs) == 2 and all(job["recipe"] == OVERRIDDEN and job["masked_nonzero"] == 0 for job in jobs)
-    assert json.loads((out / "dense.json").read_text())["global_batch"] == 8
-
-    again = harness("lth", *grid, *OVERRIDES)  # the same recipe read back from run.json: nothing to redo
-    assert again.returncode == 0 and "dense: already trained" in again.stderr, again.stderr[-3000:]
-    refused = harness("lth", *grid, *OVERRIDES[:-2], "--batch", "4")
-    assert refused.returncode == 2 and "other settings" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
-
-
-def test_overrides_land_in_the_run_record(tiny_data, tmp_path):
-    result = harness("run", "--variant", "cpu-parallel", "--data", tiny_data, "--workload", "smoke", "--steps", "6",
-                     "--warmup", "1", "--no-verdict", "--sample-interval", "0", "--results", tmp_path, *OVERRIDES,
-                     "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
-    record = json.loads(open(json.loads(result.stdout.splitlines()[-1])["record"]).read())
-    assert record["workload"]["recipe"] == OVERRIDDEN and record["global_batch"] == 8
 
 
 REBUILT = """
