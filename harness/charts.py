@@ -1,14 +1,15 @@
 """The report's charts as plotly figure specifications (plain dicts, drawn by the inlined plotly.js).
 
-Each function takes run records (or LTH summaries) and returns {"data": [...], "layout": {...}} or
-None when the records hold nothing for that chart. Nothing here touches the network or the DOM.
+Each function takes run records and returns {"data": [...], "layout": {...}} or None when the
+records hold nothing for that chart (the lottery-ticket charts, from LTH summaries, are in
+harness.lth_charts). Nothing here touches the network or the DOM.
 """
 
 from __future__ import annotations
 
 import statistics
 
-from harness.record import RunRecord, SearchSummary
+from harness.record import RunRecord
 from harness.rows import Row
 from pipelines.data.online import MEMORY, PIPELINES
 
@@ -29,7 +30,8 @@ def _log_axis(title: str) -> dict:
     return {"type": "log", "dtick": 1, "tickformat": ",~g", "title": {"text": f"{title} (log scale)"}}
 
 
-def _layout(title: str, x: str, y: str, **extra) -> dict:
+def figure_layout(title: str, x: str, y: str, **extra) -> dict:
+    """Every chart's layout: its title, axis titles, margins and height; `extra` adds or replaces keys."""
     return {"title": {"text": title}, "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}},
             "margin": {"t": 48, "r": 16, "b": 56, "l": 64}, "height": 360, **extra}
 
@@ -70,8 +72,8 @@ def reference_story(rows: list[Row], workload: str) -> dict | None:
              "text": [f"{h:g} h measured" for h in reference], "textposition": "outside",
              "hovertemplate": "%{text}<extra></extra>"},
         ],
-        "layout": _layout(f"Hours per ImageNet epoch: the reference story ({workload})", "", "hours (log scale)",
-                          barmode="group", yaxis=_log_axis("hours")),
+        "layout": figure_layout(f"Hours per ImageNet epoch: the reference story ({workload})", "",
+                                "hours (log scale)", barmode="group", yaxis=_log_axis("hours")),
     }
 
 
@@ -99,15 +101,15 @@ def timeline(record: RunRecord) -> dict | None:
     start, end = monitor["timed_window_s"]
     shade = {"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": end, "y0": 0, "y1": 1,
              "fillcolor": "rgba(80,140,220,0.10)", "line": {"width": 0}, "layer": "below"}
-    return {"data": traces, "layout": _layout("Occupation over the run (timed steps shaded)", "seconds", "%",
-                                              shapes=[shade], yaxis={"range": [0, 105], "title": {"text": "%"}})}
+    return {"data": traces, "layout": figure_layout("Occupation over the run (timed steps shaded)", "seconds", "%",
+                                                    shapes=[shade], yaxis={"range": [0, 105], "title": {"text": "%"}})}
 
 
 def step_distribution(record: RunRecord) -> dict:
     unit = "job" if record["mode"] == "sweep" else "step"
     return {"data": [{"type": "histogram", "x": [t * 1000 for t in record["timing"]["step_times_s"]],
                       "name": f"{unit} time"}],
-            "layout": _layout(f"Timed {unit} times", "ms", "count", showlegend=False)}
+            "layout": figure_layout(f"Timed {unit} times", "ms", "count", showlegend=False)}
 
 
 def data_against_ceiling(rows: list[Row], workload: str) -> dict | None:
@@ -120,9 +122,9 @@ def data_against_ceiling(rows: list[Row], workload: str) -> dict | None:
     if any(c is not None for c in ceilings):
         traces.append({"type": "scatter", "mode": "markers", "name": "decode ceiling (one pinned process per core)",
                        "x": names, "y": ceilings, "marker": {"symbol": "line-ew-open", "size": 40, "line": {"width": 3}}})
-    return {"data": traces, "layout": _layout(f"Data pipelines against the decode ceiling ({workload})", "",
-                                              "images/s (log scale)",
-                                              yaxis=_log_axis("images/s"))}
+    return {"data": traces, "layout": figure_layout(f"Data pipelines against the decode ceiling ({workload})", "",
+                                                    "images/s (log scale)",
+                                                    yaxis=_log_axis("images/s"))}
 
 
 def sweep_scaling(rows: list[Row], workload: str) -> dict | None:
@@ -141,29 +143,9 @@ def sweep_scaling(rows: list[Row], workload: str) -> dict | None:
     most = max(r.workers for r in sweeps)
     traces.append({"type": "scatter", "mode": "lines", "name": "ideal speedup", "x": [1, most], "y": [1, most],
                    "line": {"dash": "dash", "color": "#999"}})
-    return {"data": traces, "layout": _layout(
+    return {"data": traces, "layout": figure_layout(
         f"Sweep speedup and parallel efficiency against workers ({workload})", "workers", "speedup over sweep-serial",
         yaxis2={"title": {"text": "efficiency (speedup / workers)"}, "overlaying": "y", "side": "right",
                 "range": [0, 1.2], "dtick": 0.2, "tickformat": ".1f", "showgrid": False},
         legend={"x": 1.08, "xanchor": "left"})}  # clear of the right axis's title
 
-
-def tickets(summary: SearchSummary, title: str) -> dict:
-    """Top-1 against actual sparsity: one line per rewind epoch, one for the random-init control, dense as a line."""
-    traces = []
-    groups: dict[str, list[dict]] = {}
-    for ticket in summary["tickets"]:
-        name = "random init (control)" if ticket["control"] else f"rewind to epoch {ticket.get('rewind')}"
-        groups.setdefault(name, []).append(ticket)
-    for name in sorted(groups, key=lambda n: (n.startswith("random"), n)):
-        points = sorted(groups[name], key=lambda t: t["actual_sparsity"])
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": name,
-                       "x": [t["actual_sparsity"] for t in points], "y": [t["top1"] for t in points],
-                       "line": {"dash": "dot"} if name.startswith("random") else {}})
-    dense = summary["dense"]["top1"]
-    line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": dense, "y1": dense,
-            "line": {"dash": "dash", "color": "#444"}}
-    note = {"xref": "paper", "x": 0, "y": dense, "yanchor": "bottom", "showarrow": False,
-            "text": f"dense {dense:.3f}"}
-    return {"data": traces, "layout": _layout(title, "sparsity (share of weights pruned)", "top-1 accuracy",
-                                              shapes=[line], annotations=[note])}

@@ -167,18 +167,77 @@ class Dense(TypedDict):
     epochs: int
 
 
+class DenseMean(TypedDict):
+    """The dense top-1 over replicates (sample sd; 0.0 when n is 1)."""
+
+    n: int
+    top1_mean: float
+    top1_sd: float
+
+
+# A rewind point's label is an epoch count (2) or a string of iterations ("500it"), null for a control:
+# `Any`, because harness.shapes checks a union against its first type only.
+RewindLabel = Any
+
+
 class TicketRow(TypedDict):
     control: bool
-    rewind: NotRequired[int | None]
+    rewind: NotRequired[RewindLabel]
+    rewind_step: NotRequired[int | None]  # the rewind point in optimizer steps, which orders the points
+    mode: NotRequired[str | None]  # retraining mode: weight (also when absent), lr, finetune; null for a control
     actual_sparsity: float
     top1: float
 
 
-class SearchSummary(TypedDict):
-    """An LTH search's summary.json, as the report's ticket chart reads it."""
+class TicketMean(TypedDict):
+    """A ticket's top-1 over its replicates, at their mean sparsity: a `matching` entry."""
 
-    dense: Dense
+    rewind: RewindLabel
+    rewind_step: int | None
+    mode: str | None
+    mask_id: str
+    actual_sparsity: float
+    top1_mean: float
+
+
+class AggregateRow(TicketMean):
+    """One row per mask, rewind point, mode and control, over the replicates."""
+
+    control: bool
+    n: int
+    top1_sd: float
+
+
+class StabilityPoint(TypedDict):
+    network: str  # "dense" or a mask id
+    actual_sparsity: float
+    rewind: RewindLabel
+    rewind_step: int
+
+
+class StabilityRow(StabilityPoint):
+    """The error barrier between two copies of a network trained on from one rewind point (one replicate)."""
+
+    barrier: float
+
+
+class StabilityAggregate(StabilityPoint):
+    n: int
+    barrier_mean: float
+    barrier_sd: float
+
+
+class SearchSummary(TypedDict):
+    """An LTH search's summary.json, as the report's lottery-ticket charts read it; the keys that
+    replicates, retraining modes and `--stability` added are absent from older summaries."""
+
+    dense: Dense  # replicate 0's run
     tickets: list[TicketRow]
+    dense_mean: NotRequired[DenseMean | None]
+    aggregate: NotRequired[list[AggregateRow] | None]
+    matching: NotRequired[list[TicketMean] | None]  # per rewind point and mode, the sparsest matching ticket
+    stability: NotRequired[list[StabilityRow] | None]
+    stability_aggregate: NotRequired[list[StabilityAggregate] | None]
 
 
 class JsonObject(TypedDict, total=False):

@@ -16,7 +16,7 @@ from typing import Sequence
 import jinja2
 from markupsafe import Markup
 
-from harness import charts
+from harness import charts, lth_charts
 from harness.machine import PROJECT_ROOT
 from harness.figures import run_figures
 from harness.record import RunRecord
@@ -72,10 +72,17 @@ def build_sections(records: list[RunRecord], searches: list[dict], baseline: str
         per_workload.append({"name": workload, "charts": figures})
     runs = [{"record": r, "figures": run_figures(r), "timeline": charts.timeline(r),
              "steps": charts.step_distribution(r)} for r in records]
-    lth = [{"search": s, "chart": charts.tickets(s["summary"], s["title"]), "masks": mask_sparsity(Path(s["path"]))}
-           for s in searches]
-    return {"rows": rows, "workloads": per_workload, "runs": runs, "lth": lth,
+    return {"rows": rows, "workloads": per_workload, "runs": runs, "lth": [lth_section(s) for s in searches],
             "several_hosts": len({r.host for r in rows}) > 1}
+
+
+def lth_section(search: dict) -> dict:
+    """What the page shows of one LTH search; the retraining-modes and stability charts are None for a
+    search without those runs, and `matching` None for one from before replicates."""
+    summary, folder = search["summary"], Path(search["path"])
+    return {"search": search, "chart": lth_charts.tickets(summary, search["title"]),
+            "matching": lth_charts.matching(summary), "modes": lth_charts.retrain_modes(summary, folder.name),
+            "stability": lth_charts.stability(summary, folder.name), "masks": mask_sparsity(folder)}
 
 
 def mask_sparsity(search: Path) -> dict:

@@ -2,15 +2,18 @@
 
 Each template runs this project's own commands (`harness lth`, `harness data preprocess`) from the
 venv it was rendered with, so a script a user reads is the command they would type, plus #SBATCH
-lines. The search folder lives under --scratch, a shell expression evaluated on the node (the
-default follows $SCRATCH), so that every rank and array task sees the same files.
+lines. Every `harness lth` in a script runs the whole search the person asked for: its options are
+harness.cli.lth.lth_arguments of the LthConfig that `harness lth` itself would build from them
+(harness.cli.lth.search_config), and the template adds only where and how it runs (--device, --out,
+the executor, --shard). The search folder lives under --scratch, a shell expression evaluated on the
+node (the default follows $SCRATCH), so that every rank and array task sees the same files.
 
 Every value that reaches a script is checked before rendering, because a script is code: a newline
 in a value would start a line of its own (a command, or the end of the #SBATCH header, after which
-sbatch ignores the resources), so no value may hold a control character. Values in #SBATCH lines
-keep to characters sbatch reads as one word (`SBATCH_WORD`); --scratch keeps to `$NAME`,
-`${NAME}` and `${NAME:-default}` expansions, which read variables but run nothing; every other value
-is shell-quoted where it lands.
+sbatch ignores the resources), so no value may hold a control character (the search's values are
+checked where lth_arguments writes them). Values in #SBATCH lines keep to characters sbatch reads as
+one word (`SBATCH_WORD`); --scratch keeps to `$NAME`, `${NAME}` and `${NAME:-default}` expansions,
+which read variables but run nothing; every other value is shell-quoted where it lands.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import stat
 import sys
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -29,8 +32,10 @@ import jinja2
 from harness.machine import PROJECT_ROOT
 from pipelines import atomic
 from pipelines.errors import UserInputError
+from pipelines.lth.config import LthConfig
 from pipelines.registry import Registry
 from pipelines.settings import setting
+from pipelines.train.fits import FitSettings
 from pipelines.train.placement import DEVICES, device_with_gpus
 
 TEMPLATES = PROJECT_ROOT / "slurm"
@@ -77,25 +82,22 @@ class JobOptions:
     array_tasks: int = setting(100, "sweep-array: tasks in the array.")
     max_concurrent: int | None = setting(None, "sweep-array: tasks running at once (%N).")
     spark_port: int = 7077
-    lth: dict = field(default_factory=dict)  # data, workload, epochs, rewinds, sparsities, scope, seed
 
     def validate(self) -> None:
         KINDS.entry(self.kind)
         self._check_counts()
-        if self.kind == "train-4gpu" and device_with_gpus(self.gpus_per_node) is None:
-            raise UserInputError(f"train-4gpu trains on {_devices_by_gpus()}: "
+        if self.device is None:
+            raise UserInputError(f"{self.kind} trains on {_devices_by_gpus()}: "
                                  f"--gpus-per-node {self.gpus_per_node} is none of these")
         self._check_texts()
         check_scratch(self.scratch)
-        lth_config(self.lth).validate()
 
     def _check_texts(self) -> None:
         """No control character anywhere; the #SBATCH values each one plain word (an empty partition,
         account or job name is left out of the script, as if not given)."""
         given = {"--partition": self.partition or None, "--account": self.account or None,
                  "--job-name": self.job_name or None, "--time": self.time, "--scratch": self.scratch,
-                 "--search": self.search, "--data": self.lth["data"], "--workload": self.lth["workload"],
-                 "--scope": self.lth["scope"]}
+                 "--search": self.search}
         texts = {option: str(value) for option, value in given.items() if value is not None}
         for option, value in texts.items():
             refuse_control_characters(option, value)
@@ -116,8 +118,18 @@ class JobOptions:
                 raise UserInputError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
 
     @property
-    def device(self) -> str:
-        return device_with_gpus(self.gpus_per_node)
+    def device(self) -> str | None:
+        """Where the script's `harness lth` trains: on all the node's GPUs (train-4gpu), one GPU or the CPU
+        per rank or task (the sweeps), the CPU of each Spark worker (spark-cluster's Elephas sweep)."""
+        gpus = {"train-4gpu": self.gpus_per_node, "spark-cluster": 0}.get(self.kind, min(self.gpus_per_node, 1))
+        return device_with_gpus(gpus)
+
+    @property
+    def fit(self) -> FitSettings:
+        """How the script's `harness lth` fits each ticket: with Elephas over spark-cluster's nodes."""
+        if self.kind == "spark-cluster":
+            return FitSettings("elephas", self.nodes or KINDS[self.kind])
+        return FitSettings()
 
 
 def _devices_by_gpus() -> str:
@@ -151,36 +163,14 @@ def check_scratch(scratch: str) -> None:
                              "braces of their own)")
 
 
-def lth_config(lth: dict):
-    """The grid as `harness lth` will read it on the node: the same checks refuse it here, before the queue."""
-    from pipelines.lth.config import LthConfig
-
-    numbers = [("--epochs", lth["epochs"]), ("--seed", lth["seed"]), *(("--rewind", k) for k in lth["rewinds"])]
-    for option, value in numbers:
-        if type(value) is not int:
-            raise UserInputError(f"{option} takes whole numbers, got {value!r}")
-    if not lth["sparsities"] or any(type(s) not in (int, float) for s in lth["sparsities"]):
-        raise UserInputError(f"--sparsity must list fractions of weights to prune, got {lth['sparsities']!r}")
-    return LthConfig(data=str(lth["data"]), out="$OUT", workload=lth["workload"], epochs=lth["epochs"],
-                     rewinds=tuple(lth["rewinds"]), sparsities=tuple(lth["sparsities"]), scope=lth["scope"],
-                     seed=lth["seed"])
-
-
-def lth_arguments(lth: dict) -> str:
-    """The grid as `harness lth` options, shell-quoted."""
-    args = ["--data", str(Path(lth["data"]).resolve()), "--workload", lth["workload"], "--epochs", str(lth["epochs"]),
-            "--rewind", ",".join(map(str, lth["rewinds"])), "--scope", lth["scope"], "--seed", str(lth["seed"]),
-            "--sparsity", ",".join(map(str, lth["sparsities"]))]
-    return shlex.join(args)
-
-
-def render(options: JobOptions) -> str:
+def render(options: JobOptions, config: LthConfig, lth_args: str) -> str:
+    """The script for `options` whose `harness lth` runs `config`: the search as harness.cli.lth.search_config
+    builds it for `options.device` and `options.fit`, `lth_args` its options (harness.cli.lth.lth_arguments)."""
     options.validate()
+    config.validate()
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                                      keep_trailing_newline=True, trim_blocks=False)
     environment.filters["q"] = lambda value: shlex.quote(str(value))
-    from pipelines.train.workloads import get_workload
-
     nodes = options.nodes or KINDS[options.kind]
     return environment.get_template(f"{options.kind}.sbatch.j2").render(
         kind=options.kind, rendered_on=time.strftime("%Y-%m-%d"), job_name=options.job_name or f"lth-{options.kind}",
@@ -188,10 +178,8 @@ def render(options: JobOptions) -> str:
         gpus_per_node=options.gpus_per_node, tasks_per_node=options.tasks_per_node or max(options.gpus_per_node, 1),
         cpus_per_task=options.cpus_per_task, array_tasks=options.array_tasks, max_concurrent=options.max_concurrent,
         spark_port=options.spark_port, project=PROJECT_ROOT, harness=Path(sys.executable).with_name("harness"),
-        scratch=options.scratch, search=options.search, lth_args=lth_arguments(options.lth),
-        device=options.device if options.kind == "train-4gpu" else "cpu",
-        rank_device=device_with_gpus(1 if options.gpus_per_node else 0), data=str(Path(options.lth["data"]).resolve()),
-        image_size=get_workload(options.lth["workload"]).image_size,
+        scratch=options.scratch, search=options.search, lth_args=lth_args, device=options.device, data=config.data,
+        image_size=config.training_workload.image_size,
     )
 
 

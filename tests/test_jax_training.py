@@ -65,7 +65,7 @@ def fit(model, masks, callbacks=()):
             "kept": int(sum(m.sum() for m in masks.values()))}, seen
 
 gradient = ticket_model(setup, x, "gradient", load=rewound)
-facts["gradient_x"], (after_epoch_1, fresh_x) = fit(gradient, x, [checkpoints.rewind_callback(trained, {1}, {})])
+facts["gradient_x"], (after_epoch_1, fresh_x) = fit(gradient, x, [checkpoints.rewind_callback(trained, {2: 1}, {})])
 checkpoints.save_checkpoint(gradient, trained, None, {})
 facts["checkpoints_read_back"] = []
 for epoch, want in ((1, after_epoch_1), (None, fresh_x)):

@@ -60,11 +60,11 @@ def rates(recipe: dict, epochs: int, start: int = 0, steps: int | None = None, b
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_warm_up_then_step_milestones_in_the_compiled_step(backend):
+def test_warm_up_then_step_milestones_in_the_compiled_step_then_the_last_rate_held(backend):
     got = rates({"learning_rate": 0.1, "warmup": "2it", "schedule": "step", "milestones": [1, 2], "gamma": 0.5},
-                epochs=3, backend=backend)
-    want = [0.05, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025]
-    assert got["iterations"] == 12
+                epochs=3, steps=14, backend=backend)  # two steps past the end: fine-tuning's rate
+    want = [0.05, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.025, 0.025]
+    assert got["iterations"] == 14
     np.testing.assert_allclose(got["rates"], want, rtol=1e-4)
 
 
@@ -109,13 +109,14 @@ def test_weight_decay_leaves_masked_weights_exactly_zero_while_the_rest_train(ma
     assert changed > 0.9 * sum(int(m.sum()) for m in masks.values())
 
 
-def test_a_ticket_starts_at_its_rewind_epoch_in_the_schedule_built_or_kept(tiny_data):
+def test_a_ticket_starts_at_its_rewind_step_and_trains_the_steps_that_remain_built_or_kept(tiny_data):
     setup = TrainSetup(source=open_source(str(tiny_data)), workload=SMOKE, placement=place(PlacementSpec()), epochs=3)
     model = build_model(SMOKE, setup.num_classes, seed=2)
     masks = compute_masks(kernel_values(model), MaskSpec("layer", 0.5))
-    built = ticket_model(setup, masks, "gradient", seed=2, start_epoch=2)
-    assert int(built.optimizer.iterations.numpy()) == 2 * setup.steps_per_epoch == 4
-    setup.fit(built, 1)
+    built = ticket_model(setup, masks, "gradient", seed=2, start_step=3)  # mid-epoch: epochs of 2 steps
+    assert int(built.optimizer.iterations.numpy()) == 3 and setup.steps_per_epoch == 2
+    setup.fit_steps(built, setup.total_steps - 3)  # one whole epoch, then one step of the next
+    assert int(built.optimizer.iterations.numpy()) == setup.total_steps == 6
     kept = ticket_model(setup, masks, "gradient", seed=2)
     assert kept is built and int(kept.optimizer.iterations.numpy()) == 0
 

@@ -18,6 +18,20 @@ from records import sample_records
 SEARCH_SUMMARY = {"dense": {"top1": 0.885, "top5": 0.99, "loss": 0.4, "epochs": 4, "train_seconds": 12.0},
                   "tickets": [{"job_id": "j0", "control": False, "rewind": 0, "actual_sparsity": 0.5, "top1": 0.85},
                               {"job_id": "j1", "control": True, "rewind": None, "actual_sparsity": 0.5, "top1": 0.7}]}
+# The keys that replicates, retraining modes and --stability added, one or two rows each: two modes, so
+# that the retraining-modes chart is drawn too (only the first row of each list is mutated).
+_MEAN = {"rewind": "500it", "rewind_step": 500, "mask_id": "global-s0.5000", "actual_sparsity": 0.5, "top1_mean": 0.86}
+_POINT = {"network": "global-s0.5000", "actual_sparsity": 0.5, "rewind": "500it", "rewind_step": 500}
+REPLICATED_SUMMARY = {
+    **SEARCH_SUMMARY,
+    "tickets": [{**SEARCH_SUMMARY["tickets"][0], "rewind_step": 0, "mode": "lr"}, SEARCH_SUMMARY["tickets"][1]],
+    "dense_mean": {"n": 2, "top1_mean": 0.88, "top1_sd": 0.01},
+    "aggregate": [{**_MEAN, "mode": "weight", "control": False, "n": 2, "top1_sd": 0.01},
+                  {**_MEAN, "mode": "lr", "control": False, "n": 2, "top1_sd": 0.02}],
+    "matching": [{**_MEAN, "mode": "weight"}],
+    "stability": [{**_POINT, "barrier": 0.05}, {**_POINT, "barrier": 0.07}],
+    "stability_aggregate": [{**_POINT, "n": 2, "barrier_mean": 0.06, "barrier_sd": 0.014}],
+}
 SEARCH_CONFIG = {"workload": "small", "epochs": 4}
 UNREADABLE = {  # file name: its bytes, and what the reason for skipping it says
     "not-json.json": (b"{", "not JSON"),
@@ -221,7 +235,7 @@ def every_mutation():
                 if new is ... and isinstance(path[-1], int):
                     continue  # deleting a list item changes the list, not a field
                 yield base, path, name, mutated(base, path, new)
-    for file, base in (("summary.json", SEARCH_SUMMARY), ("run.json", SEARCH_CONFIG)):
+    for file, base in (("summary.json", REPLICATED_SUMMARY), ("run.json", SEARCH_CONFIG)):
         for path in key_paths(base):
             for name, new in MUTATIONS.items():
                 if not (new is ... and isinstance(path[-1], int)):

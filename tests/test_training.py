@@ -24,8 +24,10 @@ def random_batches(seed=0, batch=16):
     return tf.data.Dataset.from_tensors((images, labels)).repeat()
 
 
-def test_checkpoints_at_the_grid_and_rewinding_restores_them(tmp_path):
+def test_checkpoints_at_the_grid_in_epochs_or_steps_and_rewinding_restores_them(tmp_path):
     import keras
+
+    from pipelines.lth.rewind import RewindPoint
 
     model = build_model(SMOKE, 3, seed=5)
     compile_model(model, SMOKE.recipe, ScheduleLength(3, 2))
@@ -34,22 +36,24 @@ def test_checkpoints_at_the_grid_and_rewinding_restores_them(tmp_path):
     seen = {}
 
     class Remember(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            seen[epoch + 1] = [w.copy() for w in self.model.get_weights()]
+        def on_train_batch_end(self, batch, logs=None):
+            seen[len(seen) + 1] = [w.copy() for w in self.model.get_weights()]
 
+    grid = {3: RewindPoint.parse("3it"), 4: RewindPoint.parse("2ep")}  # 2 steps per epoch
     model.fit(random_batches(), epochs=3, steps_per_epoch=2, verbose=0, shuffle=False,
-              callbacks=[checkpoints.rewind_callback(tmp_path, {2}, {"workload": "smoke"}), Remember()])
+              callbacks=[checkpoints.rewind_callback(tmp_path, grid, {"workload": "smoke"}), Remember()])
     checkpoints.save_checkpoint(model, tmp_path, None, {"workload": "smoke"})
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["epoch-000.json", "epoch-000.weights.h5", "epoch-002.json", "epoch-002.weights.h5",
-                     "final.json", "final.weights.h5"]
-    for epoch, expected in ((0, at_init), (2, seen[2]), (None, seen[3])):
+                     "final.json", "final.weights.h5", "step-0000003.json", "step-0000003.weights.h5"]
+    for point, expected in ((0, at_init), (grid[3], seen[3]), (grid[4], seen[4]), (None, seen[6])):
         fresh = build_model(SMOKE, 3, seed=99)
-        metadata = checkpoints.load_checkpoint(fresh, tmp_path, epoch)
-        assert metadata["epoch"] == epoch and "reset optimizer" in metadata["optimizer_state"]
+        metadata = checkpoints.load_checkpoint(fresh, tmp_path, point)
+        assert metadata["checkpoint"] == checkpoints.checkpoint_name(point)
+        assert "reset optimizer" in metadata["optimizer_state"]
         for got, want in zip(fresh.get_weights(), expected):
             np.testing.assert_array_equal(got, want)
-    assert not np.allclose(seen[2][1], at_init[1])
+    assert not np.allclose(seen[3][1], at_init[1]) and not np.allclose(seen[4][1], seen[3][1])
 
 
 @pytest.mark.parametrize("masking", ["gradient", "constraint"])

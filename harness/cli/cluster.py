@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from harness.cli.fields import LiveChoice, field_option, options
-from harness.cli.lth import GRID_OPTIONS
+from harness.cli.lth import SEARCH_OPTIONS
 from harness.cli.options import command_options
 from harness.slurm import KINDS, JobOptions
 from harness.cli.output import emit_json, stdout
@@ -73,38 +73,40 @@ def slurm():
 @options(*(field_option(JobOptions, name) for name in (
     "nodes", "gpus_per_node", "tasks_per_node", "cpus_per_task", "partition", "account")))
 @field_option(JobOptions, "time", "--time", "time_limit")
-@options(*(field_option(JobOptions, name) for name in (
-    "job_name", "scratch", "search", "array_tasks", "max_concurrent")))
-@GRID_OPTIONS
+@options(field_option(JobOptions, "job_name"), field_option(JobOptions, "scratch"),
+         field_option(JobOptions, "search", "--search", "search_folder"),  # `search`: SEARCH_OPTIONS' dict
+         *(field_option(JobOptions, name) for name in ("array_tasks", "max_concurrent")))
+@SEARCH_OPTIONS
 @click.option("--out", "script", type=click.Path(path_type=Path), default=None,
               help="Write the script here (default: print it).")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (it keeps its mode).")
 @command_options
 def slurm_render(kind: str, nodes, gpus_per_node, tasks_per_node, cpus_per_task, partition, account, time_limit,
-                 job_name, scratch, search, array_tasks, max_concurrent, data, workload, epochs, rewinds, sparsities,
-                 scope, seed, script: Path | None, force: bool, as_json: bool):
+                 job_name, scratch, search_folder, array_tasks, max_concurrent, search: dict, script: Path | None,
+                 force: bool, as_json: bool):
     """Fill slurm/KIND.sbatch.j2 into a plain sbatch script that runs this project's commands.
 
+    Its `harness lth` runs the whole search these options describe, the recipe included, checked as
+    `harness lth` checks it; the template adds where and how it runs (--device, --out, the executor).
     Values are checked first: none may hold a control character; --job-name, --account and --partition
     take letters, digits and . _ - + (partitions comma-separated), --time a SLURM time; --scratch may
     read variables ($NAME, ${NAME}, ${NAME:-default}) but not run commands.
     """
+    from harness.cli.lth import lth_arguments, search_config
     from harness.slurm import render, write_script
     from pipelines.outputs import writable_file
-    from pipelines.train.workloads import get_workload
 
     if script:
         writable_file(script, "--out")
         if script.exists() and not force:
             raise UserInputError(f"--out {script} exists: pass --force to replace it, or give another file")
-    get_workload(workload)
     options = JobOptions(kind=kind, nodes=nodes, gpus_per_node=gpus_per_node, tasks_per_node=tasks_per_node,
                          cpus_per_task=cpus_per_task, partition=partition, account=account, time=time_limit,
-                         job_name=job_name, scratch=scratch, search=search, array_tasks=array_tasks,
-                         max_concurrent=max_concurrent,
-                         lth={"data": data, "workload": workload, "epochs": epochs, "rewinds": rewinds,
-                              "sparsities": sparsities, "scope": scope, "seed": seed})
-    text = render(options)
+                         job_name=job_name, scratch=scratch, search=search_folder, array_tasks=array_tasks,
+                         max_concurrent=max_concurrent)
+    options.validate()  # the device and fit its `harness lth` runs with
+    config = search_config(search, out="$OUT", device=options.device, fit=options.fit)
+    text = render(options, config, lth_arguments(config))
     if script:
         write_script(script, text)
     if as_json:

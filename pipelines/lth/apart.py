@@ -22,7 +22,7 @@ from pipelines.lth.prepare import Log, prepare
 
 
 def prepare_apart(config: LthConfig, log: Log, warnings: list[str], environment: dict[str, str],
-                  quiet: bool = True) -> dict:
+                  quiet: bool = True) -> list[dict]:
     """`prepare(config, log, warnings)` run by a child process started with `environment`."""
     child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE if quiet else None, env=environment)

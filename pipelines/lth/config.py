@@ -10,7 +10,9 @@ from pipelines.errors import UserInputError
 from pipelines.lth.layout import SearchFolder
 from pipelines.settings import setting
 from pipelines.lth.masks import OVER_MODES, SCOPES, MaskSpec
-from pipelines.train.fits import FitSettings
+from pipelines.lth.modes import MODES
+from pipelines.lth.rewind import RewindPoint, check_points, parse_points
+from pipelines.train.fits import FITS, FitSettings
 from pipelines.train.masking import MASKINGS
 from pipelines.train.placement import DEVICES, PlacementSpec
 from pipelines.train.recipes import Recipe
@@ -26,7 +28,8 @@ class LthConfig:
     workload: str = setting("small", "How big a MobileNetV2, at which resolution, with which batch.",
                             choices=WORKLOADS)
     epochs: int = setting(4, "Dense training epochs.")
-    rewinds: tuple[int, ...] = setting((0, 1, 2), "Rewind epochs (late resetting); 0 is the initialization.")
+    rewinds: tuple[str, ...] = setting((0, 1, 2), "Rewind points (late resetting): epochs (2 or 2ep) or steps "
+                                                  "(500it); 0 is the initialization.")
     sparsities: tuple[float, ...] = setting((0.5, 0.8, 0.9), "Target sparsities (none when --threshold is given).")
     thresholds: tuple[float, ...] = setting((), "Absolute magnitudes to prune at or below, instead of sparsities "
                                                 "(global scope).")
@@ -37,6 +40,12 @@ class LthConfig:
     schedule: str = setting("oneshot", "One-shot masks, or the sparsities as iterative rounds.",
                             choices=lambda: SCHEDULES)
     control: bool = False  # also train each mask from a fresh random initialization
+    retrain: tuple[str, ...] = setting(("weight",), "Retraining modes (Renda et al. 2020): weight (rewind weights and "
+                                                    "schedule), lr (final weights, schedule replayed), finetune "
+                                                    "(final weights, final rate).", choices=MODES)
+    replicates: int = setting(1, "Run the search under this many seeds (--seed, --seed+1, ...), sharing the data.")
+    stability: bool = setting(False, "Also train two copies from each rewind point with different data orders and "
+                                     "measure the error barrier between them (dense and every mask).")
     allow_collapse: bool = setting(False, "Train masks that prune whole layers (warns instead of refusing).")
     masking: str = setting("gradient", "How the mask is held in the training step.", choices=MASKINGS)
     pipeline: str = setting("parallel", "The online pipeline that feeds every training run (harness variants lists "
@@ -56,24 +65,46 @@ class LthConfig:
         return SearchFolder(self.root)
 
     @property
+    def points(self) -> list[RewindPoint]:
+        return parse_points(self.rewinds)
+
+    def replicate(self, index: int) -> LthConfig:
+        """Replicate `index` of the search: seed + index, in its own folder (replicate 0 is the search
+        itself); only the data is shared."""
+        if index == 0:
+            return self
+        return replace(self, seed=self.seed + index, out=str(self.folder.replicate(index)), replicates=1)
+
+    def steps_per_epoch(self, train_images: int) -> int:
+        """Steps in one epoch of `train_images` (the global batch is shared by the replicas)."""
+        global_batch = self.training_workload.batch_size * max(DEVICES[self.placement.device].gpus, 1)
+        return train_images // global_batch
+
+    @property
     def training_workload(self) -> Workload:
         """The workload, with this search's recipe."""
         workload = get_workload(self.workload)
         return replace(workload, recipe=self.recipe) if self.recipe else workload
 
     def check_schedule(self, train_images: int) -> None:
-        """The recipe's warm-up and milestones against the dense run's length, which in steps depends
-        on the training split's size (and the replicas that share each global batch)."""
-        workload = self.training_workload
-        global_batch = workload.batch_size * max(DEVICES[self.placement.device].gpus, 1)
-        workload.recipe.check_length(self.epochs, train_images // global_batch)
+        """The recipe's warm-up and milestones, and the rewind points, against the dense run's length,
+        which in steps depends on the training split's size (and the replicas sharing a global batch)."""
+        steps_per_epoch = self.steps_per_epoch(train_images)
+        self.training_workload.recipe.check_length(self.epochs, steps_per_epoch)
+        check_points(self.points, self.epochs, steps_per_epoch)
 
     def validate(self) -> None:
         if self.epochs < 1:
             raise UserInputError("--epochs must be at least 1")
-        if not self.rewinds or any(not 0 <= k < self.epochs for k in self.rewinds):
+        points = self.points
+        if not points or any(p.unit == "ep" and p.count >= self.epochs for p in points):
             raise UserInputError(f"--rewind epochs must lie in [0, {self.epochs}): got {list(self.rewinds)}")
-        _refuse_repeats("--rewind", [str(k) for k in self.rewinds], self.rewinds)
+        _refuse_repeats("--rewind", [str(p.label) for p in points], self.rewinds)
+        for mode in self.retrain:
+            MODES.entry(mode)
+        _refuse_repeats("--retrain", list(self.retrain), self.retrain)
+        if self.replicates < 1:
+            raise UserInputError(f"--replicates must be at least 1, got {self.replicates}")
         if bool(self.sparsities) == bool(self.thresholds):
             raise UserInputError("give target sparsities (--sparsity) or absolute magnitudes (--threshold), one of them")
         SCOPES.entry(self.scope)
@@ -86,10 +117,14 @@ class LthConfig:
             raise UserInputError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.schedule == "iterative" and (self.thresholds or list(self.sparsities) != sorted(set(self.sparsities))):
             raise UserInputError("--schedule iterative takes increasing target sparsities, one per round")
+        if self.schedule == "iterative" and (self.retrain != ("weight",) or self.stability):
+            raise UserInputError("--retrain lr/finetune and --stability run on one-shot masks: give --schedule oneshot")
         MASKINGS.entry(self.masking)
         PIPELINES.entry(self.pipeline)
         self.training_workload.recipe.validate()
-        self.fit.validate()
+        self.fit.validate(self.placement.backend)
+        if FITS[self.fit.name].whole_epochs and any(p.unit == "it" for p in points):
+            raise UserInputError(f"--executor {self.fit.name} trains whole epochs: give --rewind points in epochs")
         self.placement.validate()
 
     def mask_specs(self) -> list[MaskSpec]:
@@ -101,8 +136,11 @@ class LthConfig:
     def identity(self) -> dict:
         """What fixes the dense run and the masks: a rerun into the same folder must agree on it."""
         keys = ("data", "workload", "epochs", "seed", "pipeline")
-        placement = {k: v for k, v in asdict(self.placement).items() if k != "threads"}  # a share, not a setting
-        return {**{k: getattr(self, k) for k in keys}, "rewind_grid": sorted(self.rewinds), "placement": placement,
+        # Not the device: a cluster trains dense on four GPUs, then its tickets on one each (slurm/), and
+        # not the threads, a share. dense.json records the placement the dense run had.
+        placement = {k: v for k, v in asdict(self.placement).items() if k not in ("threads", "device")}
+        return {**{k: getattr(self, k) for k in keys}, "rewind_grid": [p.label for p in sorted(self.points)],
+                "placement": placement,
                 "recipe": self.training_workload.recipe.as_dict()}
 
 

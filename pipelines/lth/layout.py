@@ -6,7 +6,9 @@ OUT/dense.json      the dense network's accuracy
 OUT/masks/          one .npz per mask and a .json with its per-layer sparsity
 OUT/jobs/           one result per ticket job; a rerun skips the finished ones
 OUT/tickets/        trained ticket weights that the next iterative round prunes
-OUT/summary.json    dense accuracy and one row per ticket
+OUT/summary.json    dense accuracy, one row per ticket (and stability pair), their means over replicates
+OUT/replicates/I/   replicate I (seed + I) with --replicates: its own run.json, checkpoints, dense.json and
+                    masks; its jobs' results are in OUT/jobs with the suffix -repI
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class SearchFolder:
 
     def mask_report(self, mask_id: str) -> Path:
         return self.mask(mask_id).with_suffix(".json")
+
+    def replicate(self, index: int) -> Path:
+        return self.root / "replicates" / str(index)
 
     def ticket(self, job_id: str) -> Path:
         """The trained weights of a ticket that the next iterative round prunes."""

@@ -27,13 +27,18 @@ from pipelines.train.model import build_model, kernel_values
 Log = Callable[[str], None]
 
 
-def prepare(config: LthConfig, log: Log, warnings: list[str]) -> dict:
-    """Everything before the tickets: claim the folder, train dense, and (one-shot) build the masks."""
-    _claim_folder(config)
-    dense = train_dense(config, log)
-    if config.schedule == "oneshot":
-        oneshot_masks(config, config.mask_specs(), warnings, log)
-    return dense
+def prepare(config: LthConfig, log: Log, warnings: list[str]) -> list[dict]:
+    """Everything before the tickets, for every replicate: claim its folder, train dense, and
+    (one-shot) build the masks. The dense results, by replicate."""
+    denses = []
+    for index in range(config.replicates):
+        replicate = config.replicate(index)
+        say = log if config.replicates == 1 else (lambda line, i=index: log(f"replicate {i}: {line}"))
+        _claim_folder(replicate)
+        denses.append({**train_dense(replicate, say), "replicate": index, "seed": replicate.seed})
+        if config.schedule == "oneshot":
+            oneshot_masks(replicate, config.mask_specs(), warnings, say)
+    return denses
 
 
 def oneshot_masks(config: LthConfig, specs: list[MaskSpec], warnings: list[str], log: Log) -> None:
@@ -42,15 +47,17 @@ def oneshot_masks(config: LthConfig, specs: list[MaskSpec], warnings: list[str],
         _ensure_mask(config, spec, spec.mask_id, final, None, warnings, log)
 
 
-def round_masks(config: LthConfig, specs: list[MaskSpec], round_: int, warnings: list[str], log: Log) -> None:
-    """Round 1 prunes the final dense weights; later rounds prune each chain's previous ticket."""
+def round_masks(config: LthConfig, specs: list[MaskSpec], round_: int, warnings: list[str], log: Log,
+                replicate: int = 0) -> None:
+    """Round 1 prunes the final dense weights; later rounds prune each chain's previous ticket.
+    `config` is the replicate's (LthConfig.replicate)."""
     final = functools.cache(lambda: _weights_of(config, config.folder.checkpoints, None))
-    for chain in config.rewinds:
+    for chain in (point.label for point in config.points):
         if round_ == 1:
             weights, previous = final, None
         else:
             parent = specs[round_ - 2]
-            ticket = config.folder.ticket(job_id(parent, round_ - 1, chain))
+            ticket = config.folder.ticket(job_id(parent, round_ - 1, chain, replicate=replicate))
             weights = functools.partial(_weights_of, config, ticket, None)
             previous = load_masks(config.folder.mask(chain_mask_id(parent, round_ - 1, chain)))
         _ensure_mask(config, specs[round_ - 1], chain_mask_id(specs[round_ - 1], round_, chain), weights,
@@ -98,9 +105,9 @@ def train_dense(config: LthConfig, log: Log) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             log(f"dense: epoch {epoch + 1}/{config.epochs}, loss {logs['loss']:.3f}, top-1 {logs['top1']:.3f}")
 
+    grid = {point.step(setup.steps_per_epoch): point for point in config.points if point.count}
     started = time.time()
-    setup.fit(model, config.epochs,
-              callbacks=[checkpoints.rewind_callback(folder, set(config.rewinds) - {0}, metadata), EpochLog()])
+    setup.fit(model, config.epochs, callbacks=[checkpoints.rewind_callback(folder, grid, metadata), EpochLog()])
     dense = {**setup.evaluate(model), "epochs": config.epochs, "train_seconds": time.time() - started,
              "placement": setup.placement.describe(), "global_batch": setup.global_batch}
     checkpoints.save_checkpoint(model, folder, None, metadata)
@@ -115,8 +122,8 @@ def _dense_problem(config: LthConfig, dense_file) -> str | None:
         json.loads(dense_file.read_bytes())["top1"]
     except (ValueError, KeyError, TypeError) as error:
         return f"{dense_file} is damaged ({type(error).__name__}: {error})"
-    for epoch in [0, *config.rewinds, None]:
-        problem = checkpoints.checkpoint_problem(config.folder.checkpoints, epoch)
+    for point in [0, *config.points, None]:
+        problem = checkpoints.checkpoint_problem(config.folder.checkpoints, point)
         if problem:
             return problem
     return None

@@ -1,8 +1,9 @@
 """The lottery-ticket search: dense training with the rewind grid, masks, then every ticket.
 
-The dense run and the masks are `prepare.py`'s; the tickets are jobs (`plan.py`) that an executor
-runs with `run_ticket` as its job function; finished tickets are never redone. What lands where in
-the search folder is `layout.py`'s.
+The dense runs (one per replicate) and the masks are `prepare.py`'s; the tickets and stability pairs
+are jobs (`plan.py`) that an executor runs with `run_job` as its job function; finished jobs are
+never redone. What lands where in the search folder is `layout.py`'s; the means over replicates
+are `aggregate.py`'s.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ import functools
 from typing import Callable
 
 from pipelines import atomic
+from pipelines.data.shards import open_source
 from pipelines.errors import UserInputError
 from pipelines.executors import ExecutorSettings, run_jobs
+from pipelines.executors.job import WorkerSlot
 from pipelines.executors.mpi import Solo
 from pipelines.executors.store import ResultStore
+from pipelines.lth import aggregate
 from pipelines.lth.config import LthConfig
-from pipelines.lth.plan import Shard, iterative_round, oneshot_jobs
+from pipelines.lth.plan import STABILITY, Grid, Shard, iterative_round, oneshot_jobs
 from pipelines.lth.prepare import prepare, round_masks
-from pipelines.lth.ticket import run_ticket
+from pipelines.lth.stability import run_stability
+from pipelines.lth.ticket import job_config, run_ticket
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -40,20 +45,25 @@ def search(config: LthConfig, executor: ExecutorSettings = ExecutorSettings(), l
     warnings: list[str] = []
     if shard:
         _require_prepared(config, shard)
-    dense = team.leader_does(lambda: _prepare_for(team, config, log, warnings, quiet))
+    denses = team.leader_does(lambda: _prepare_for(team, config, log, warnings, quiet))
     if prepare_only:
-        return {"out": str(config.root), "dense": dense, "prepared": True, "warnings": warnings}
+        return {"out": str(config.root), "dense": denses[0], "prepared": True, "warnings": warnings}
     # This process trains with its slot's share from here on (iterative masks load weights in it).
     threads = config.placement.threads or team.slot.threads
     config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=threads))
-    job_fn = functools.partial(run_ticket, config)
+    job_fn = functools.partial(run_job, config)
     specs = config.mask_specs()
     store = ResultStore(config.folder.jobs, log)
+    steps_per_epoch = config.steps_per_epoch(len(open_source(config.data).split("train")))
+    grid = Grid(tuple(config.points), config.epochs, steps_per_epoch, config.control, config.retrain,
+                config.replicates, config.stability)
     if config.schedule == "oneshot":
-        plan = oneshot_jobs(specs, config.rewinds, config.epochs, config.control)
+        plan = oneshot_jobs(specs, grid)
         jobs = shard.take(plan) if shard else plan
-        log(f"tickets: {len(specs)} mask(s) x {len(config.rewinds)} rewind epoch(s)"
-            f"{' + controls' if config.control else ''}, executor {executor.executor}, fit {config.fit.name}"
+        log(f"tickets: {len(specs)} mask(s) x {len(grid.points)} rewind point(s) x {len(grid.modes)} mode(s)"
+            f"{' + controls' if config.control else ''}{' + stability pairs' if config.stability else ''}"
+            f"{f' x {config.replicates} replicates' if config.replicates > 1 else ''}, executor {executor.executor}, "
+            f"fit {config.fit.name}"
             + (f", shard {shard.index}/{shard.count}: {len(jobs)} of {len(plan)} jobs" if shard else ""))
         results = run_jobs(executor, job_fn, jobs, store, team, progress)
         if shard:  # the summary covers every shard finished so far; the last task's is complete
@@ -61,17 +71,25 @@ def search(config: LthConfig, executor: ExecutorSettings = ExecutorSettings(), l
     else:
         results = []
         for round_ in range(1, len(specs) + 1):
-            team.leader_does(lambda: round_masks(config, specs, round_, warnings, log))
+            team.leader_does(lambda: [round_masks(config.replicate(r), specs, round_, warnings, log, r)
+                                      for r in range(config.replicates)])
             log(f"iterative round {round_}/{len(specs)}: sparsity {specs[round_ - 1].sparsity}")
-            jobs = iterative_round(specs, round_, config.rewinds, config.epochs, config.control)
+            jobs = iterative_round(specs, round_, grid)
             results += run_jobs(executor, job_fn, jobs, store, team, progress)
             if any(r["status"] != "done" for r in results):  # the next round would prune a missing ticket
                 log(f"iterative pruning stops after round {round_}: a job failed")
                 break
-    return team.leader_does(lambda: _summary(config, dense, results, warnings))
+    return team.leader_does(lambda: _summary(config, denses, results, warnings))
 
 
-def _prepare_for(team, config: LthConfig, log: Log, warnings: list[str], quiet: bool) -> dict:
+def run_job(config: LthConfig, job, slot: WorkerSlot = WorkerSlot()) -> dict:
+    """The job function executors run: a ticket, or a stability pair."""
+    if job.kind == STABILITY:
+        return run_stability(job_config(config, job, slot), job)
+    return run_ticket(config, job, slot)
+
+
+def _prepare_for(team, config: LthConfig, log: Log, warnings: list[str], quiet: bool) -> list[dict]:
     """The dense run and masks, trained as the serial executor trains them whatever the team:
     in this process, or under MPI in a process of its own with the node's cores and GPUs."""
     if team.node_environment is None:
@@ -85,21 +103,37 @@ def _require_prepared(config: LthConfig, shard: Shard) -> None:
     """A shard never trains the dense network: many array tasks would each train it at once."""
     if config.schedule != "oneshot":
         raise UserInputError("--shard splits one-shot tickets; iterative rounds depend on each other")
-    if not config.folder.dense.is_file():
+    if not all(config.replicate(r).folder.dense.is_file() for r in range(config.replicates)):
         raise UserInputError(f"--shard {shard.index}/{shard.count} needs {config.root} prepared: run the same "
                              "`harness lth` with --prepare-only first (slurm/train-4gpu does)")
 
 
-def _summary(config: LthConfig, dense: dict, results: list[dict], warnings: list[str]) -> dict:
-    columns = ("job_id", "mask_id", "requested_sparsity", "threshold", "actual_sparsity", "rewind", "control",
-               "round", "top1", "top5", "loss", "epochs_trained", "masked_nonzero", "masking", "fit", "threads",
-               "train_seconds")
+TICKET_COLUMNS = ("job_id", "mask_id", "requested_sparsity", "threshold", "actual_sparsity", "rewind", "rewind_step",
+                  "mode", "replicate", "seed", "control", "round", "top1", "top5", "loss", "epochs_trained",
+                  "masked_nonzero", "masking", "fit", "threads", "train_seconds")
+STABILITY_COLUMNS = ("job_id", "network", "actual_sparsity", "rewind", "rewind_step", "replicate", "seed", "alphas",
+                     "top1", "barrier", "train_seconds")
+
+
+def _summary(config: LthConfig, denses: list[dict], results: list[dict], warnings: list[str]) -> dict:
+    done = [r for r in results if r["status"] == "done"]
+    tickets = [{k: r.get(k) for k in TICKET_COLUMNS} for r in done if r.get("kind") != STABILITY]
+    stability = [{k: r.get(k) for k in STABILITY_COLUMNS} for r in done if r.get("kind") == STABILITY]
+    dense = aggregate.dense_mean(denses)
+    means = aggregate.ticket_means(tickets, dense)
     summary = {
         "out": str(config.root),
-        "dense": {k: dense[k] for k in ("top1", "top5", "loss", "epochs", "train_seconds")},
-        "placement": dense["placement"],
+        "dense": {k: denses[0][k] for k in ("top1", "top5", "loss", "epochs", "train_seconds")},
+        "placement": denses[0]["placement"],
         "recipe": config.training_workload.recipe.as_dict(),
-        "tickets": [{k: r.get(k) for k in columns} for r in results if r["status"] == "done"],
+        "replicates": config.replicates,
+        "dense_replicates": [{k: d[k] for k in ("replicate", "seed", "top1", "top5", "loss")} for d in denses],
+        "dense_mean": dense,
+        "tickets": tickets,
+        "aggregate": means,
+        "matching": aggregate.sparsest_matching(means),
+        "stability": stability,
+        "stability_aggregate": aggregate.barrier_means(stability),
         "failed": [{"job_id": r["job_id"], "error": r["error"]} for r in results if r["status"] != "done"],
         "warnings": warnings,
     }

@@ -1,4 +1,5 @@
-"""One lottery-ticket job: rewind (or re-initialize), apply the mask, retrain, evaluate."""
+"""One lottery-ticket job: rewind (or re-initialize, or take the final weights), apply the mask,
+retrain, evaluate."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pipelines.data.shards import open_source
 from pipelines.executors.job import WorkerSlot
 from pipelines.lth.config import LthConfig
 from pipelines.lth.masks import load_masks
+from pipelines.lth.modes import MODES
 from pipelines.lth.plan import TicketJob
 from pipelines.train import checkpoints
 from pipelines.train.fits import FITS
@@ -32,15 +34,30 @@ def train_setup(config: LthConfig) -> TrainSetup:
                       placement=placement, pipeline=config.pipeline, seed=config.seed, epochs=config.epochs)
 
 
+def job_config(config: LthConfig, job: TicketJob, slot: WorkerSlot) -> LthConfig:
+    """The config of the job's replicate, with the thread share it runs with: an explicit `--threads`
+    wins over the worker slot's."""
+    threads = config.placement.threads or slot.threads
+    config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=threads))
+    return config.replicate(job.replicate)
+
+
+def start_of(job: TicketJob, setup: TrainSetup, folder) -> tuple[object, int]:
+    """What a (non-control) job's weights load from and the schedule step it starts at (its mode's)."""
+    mode = MODES[job.mode]
+    source = None if mode.from_final else job.point
+    load = lambda model: checkpoints.load_checkpoint(model, folder.checkpoints, source)  # noqa: E731
+    return load, setup.total_steps if mode.at_final_rate else job.rewind_step
+
+
 def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot()) -> dict:
-    """Rewind (or re-draw) the weights, hold the mask, fit (`config.fit`), evaluate: the job function
-    executors run. An explicit `--threads` wins over the worker slot's thread share.
+    """Rewind (or re-draw, or take the final weights), hold the mask, fit (`config.fit`) for the job's
+    steps, evaluate.
 
     The process keeps the compiled model for the next ticket (pipelines.train.warm), unless the fit
     recompiles the model it is given (Elephas does): only the Keras fit here trains it as compiled."""
     job_started = time.time()
-    threads = config.placement.threads or slot.threads
-    config = dataclasses.replace(config, placement=dataclasses.replace(config.placement, threads=threads))
+    config = job_config(config, job, slot)
     setup = train_setup(config)
     folder = config.folder
     masks = load_masks(folder.mask(job.mask_id))
@@ -51,10 +68,10 @@ def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot(
     if job.control:
         model = ticket_model(setup, masks, masking, seed=config.seed + CONTROL_SEED_OFFSET, keep=keep)
     else:
-        model = ticket_model(setup, masks, masking, keep=keep, start_epoch=job.rewind,
-                             load=lambda m: checkpoints.load_checkpoint(m, folder.checkpoints, job.rewind))
+        load, start_step = start_of(job, setup, folder)
+        model = ticket_model(setup, masks, masking, keep=keep, start_step=start_step, load=load)
     started = time.time()
-    fit.run(model, setup, job.epochs, masks, config.fit)
+    fit.run(model, setup, job.steps, masks, config.fit)
     seconds = time.time() - started
     if job.keep_weights:
         checkpoints.save_checkpoint(model, folder.ticket(job.job_id), None, {"job": job.job_id})
@@ -62,10 +79,11 @@ def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot(
         **job.describe(),
         "status": "done",
         **setup.evaluate(model),
+        "seed": config.seed,
         "requested_sparsity": job.mask.sparsity,
         "threshold": job.mask.threshold,
         "actual_sparsity": mask_report["sparsity"],
-        "epochs_trained": job.epochs,
+        "epochs_trained": job.steps / setup.steps_per_epoch,
         "masked_nonzero": masked_nonzero_count(model, masks),
         "masking": masking,
         "recipe": setup.workload.recipe.as_dict(),

@@ -1,7 +1,7 @@
-"""Weights saved at initialization, at each epoch of a rewind grid, and at the end of dense training.
+"""Weights saved at initialization, at each point of a rewind grid, and at the end of dense training.
 
-`CKPT/epoch-000.weights.h5` is the initialization, `epoch-NNN` the weights after N epochs, and
-`final.weights.h5` the end; each has a JSON sidecar with what a job elsewhere needs to rebuild the
+`CKPT/epoch-000.weights.h5` is the initialization, `epoch-NNN` the weights after N epochs,
+`step-NNNNNNN` after N optimizer steps (pipelines.lth.rewind), and `final.weights.h5` the end; each has a JSON sidecar with what a job elsewhere needs to rebuild the
 model and reload them (workload, classes, seed, epoch). The optimizer's state is never used: Keras
 saves it in the weights file of a compiled model, but every retraining resets the optimizer before
 training from the rewound weights (pipelines.train.warm), as the late-resetting protocol does,
@@ -19,24 +19,27 @@ from pipelines import atomic
 from pipelines.errors import UserInputError
 
 
-def checkpoint_name(epoch: int | None) -> str:
-    return "final" if epoch is None else f"epoch-{epoch:03d}"
+def checkpoint_name(point) -> str:
+    """`point`: None (the end), an epoch, or anything naming its own checkpoint (a RewindPoint)."""
+    if point is None:
+        return "final"
+    return f"epoch-{point:03d}" if isinstance(point, int) else point.checkpoint
 
 
-def save_checkpoint(model, folder: Path, epoch: int | None, metadata: dict) -> Path:
+def save_checkpoint(model, folder: Path, point, metadata: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    name = checkpoint_name(epoch)
+    name = checkpoint_name(point)
     weights = folder / f"{name}.weights.h5"
     partial = folder / f".{name}.partial.weights.h5"
     model.save_weights(str(partial))
     os.replace(partial, weights)
-    atomic.write_json(folder / f"{name}.json", {**metadata, "epoch": epoch, "weights": weights.name,
+    atomic.write_json(folder / f"{name}.json", {**metadata, "checkpoint": name, "weights": weights.name,
                                                 "optimizer_state": "never used: retraining starts from a reset optimizer"})
     return weights
 
 
-def checkpoint_problem(folder: Path, epoch: int | None) -> str | None:
+def checkpoint_problem(folder: Path, point) -> str | None:
     """Why the checkpoint cannot be loaded (absent, an unreadable sidecar, weights that do not read
     back), or None. Reads every array, so a truncated weights file is caught here and not in a job."""
     import h5py
@@ -45,7 +48,7 @@ def checkpoint_problem(folder: Path, epoch: int | None) -> str | None:
         if isinstance(item, h5py.Dataset):
             item[()]
 
-    sidecar = Path(folder) / f"{checkpoint_name(epoch)}.json"
+    sidecar = Path(folder) / f"{checkpoint_name(point)}.json"
     if not sidecar.is_file():
         return f"{sidecar} is missing"
     try:
@@ -57,24 +60,30 @@ def checkpoint_problem(folder: Path, epoch: int | None) -> str | None:
     return None
 
 
-def load_checkpoint(model, folder: Path, epoch: int | None) -> dict:
+def load_checkpoint(model, folder: Path, point) -> dict:
     """Load the weights into `model` (built for the same workload); returns the sidecar."""
-    name = checkpoint_name(epoch)
+    name = checkpoint_name(point)
     sidecar = Path(folder) / f"{name}.json"
     if not sidecar.is_file():
-        raise UserInputError(f"no checkpoint {name} in {folder}: rewind epochs must be in the dense run's grid")
+        raise UserInputError(f"no checkpoint {name} in {folder}: rewind points must be in the dense run's grid")
     metadata = json.loads(sidecar.read_text())
     model.load_weights(str(Path(folder) / metadata["weights"]))
     return metadata
 
 
-def rewind_callback(folder: Path, grid: set[int], metadata: dict):
-    """A Keras callback saving the weights at the end of every epoch in `grid` (epochs count from 1)."""
+def rewind_callback(folder: Path, grid: dict, metadata: dict):
+    """A Keras callback saving the weights after the steps in `grid` (step count from 1 -> the point
+    it names, pipelines.lth.rewind), counting the steps of one fit from its start."""
     import keras
 
     class RewindCheckpoints(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 in grid:
-                save_checkpoint(self.model, folder, epoch + 1, metadata)
+        def __init__(self):
+            super().__init__()
+            self.steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.steps in grid:
+                save_checkpoint(self.model, folder, grid[self.steps], {**metadata, "step": self.steps})
 
     return RewindCheckpoints()

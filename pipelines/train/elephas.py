@@ -33,9 +33,9 @@ def _training_arrays(setup) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
-def elephas_fit(model, setup, epochs: int, masks, settings) -> None:
-    """Fit `model` for `epochs` over `settings.partitions` Spark partitions (local mode unless
-    `settings.spark_master`)."""
+def elephas_fit(model, setup, steps: int, masks, settings) -> None:
+    """Fit `model` for `steps` (whole epochs: Elephas averages once per epoch) over
+    `settings.partitions` Spark partitions (local mode unless `settings.spark_master`)."""
     from elephas.spark_model import SparkModel
     from elephas.utils.rdd_utils import to_simple_rdd
 
@@ -47,5 +47,6 @@ def elephas_fit(model, setup, epochs: int, masks, settings) -> None:
                          batch_size=setup.global_batch)
     # Elephas prints its progress to stdout, where --json promises one object on the last line.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull if settings.quiet else sys.stderr):
-        trainer.fit(to_simple_rdd(context, images, labels), epochs=epochs, batch_size=setup.global_batch,
+        trainer.fit(to_simple_rdd(context, images, labels), epochs=steps // setup.steps_per_epoch,
+                    batch_size=setup.global_batch,
                     verbose=0, validation_split=0.0)

@@ -1,6 +1,6 @@
 """Ways to fit one model for some epochs: in this process, or data-parallel with Elephas on Spark.
 
-A fit is `run(model, setup, epochs, masks, settings)`; `masking` names the masking method it needs
+A fit is `run(model, setup, steps, masks, settings)`; `masking` names the masking method it needs
 (None: any). Lottery tickets choose one with `FitSettings` (`harness lth --executor elephas` runs
 every ticket with the Elephas fit, one after another).
 """
@@ -42,14 +42,15 @@ class Fit:
     masking: str | None = None
     keeps_model: bool = True  # trains the model as compiled, so a worker may keep it for the next fit
     backends: tuple[str, ...] = tuple(BACKENDS.names())  # the Keras backends it runs on
+    whole_epochs: bool = False  # trains whole epochs only (a rewind point in steps would not fit)
 
 
-def keras_fit(model, setup, epochs: int, masks, settings: FitSettings) -> None:
-    setup.fit(model, epochs)
+def keras_fit(model, setup, steps: int, masks, settings: FitSettings) -> None:
+    setup.fit_steps(model, steps)
 
 
 FITS: Registry[Fit] = Registry("fit")
 FITS.add("keras", Fit(keras_fit), "in this process, on the setup's placement and pipeline")
 FITS.add("elephas", Fit(elephas.elephas_fit, elephas.MASKING, keeps_model=False,  # recompiles its model
-                        backends=("tensorflow",)),  # Elephas ships tf.keras models to Spark workers
+                        backends=("tensorflow",), whole_epochs=True),  # Elephas ships tf.keras models to Spark workers
          "data-parallel with Elephas over Spark partitions (the mask held by a Keras constraint)")

@@ -5,7 +5,8 @@ backend (JAX's stateless step takes that counter as state). So the rate follows 
 Python: a ticket rewound to epoch k starts with the counter at k epochs of steps and gets the rate
 the dense run had there, and a warm worker that resets the counter gets the schedule's start.
 
-rate(step) = peak x warm-up x decay, where warm-up = min(1, (step + 1) / warm-up steps) (the first
+rate(step) = peak x warm-up x decay of min(step, last step): past the end the rate holds at the last
+step's (fine-tuning trains there, pipelines.lth.modes), where warm-up = min(1, (step + 1) / warm-up steps) (the first
 step already moves; none without a warm-up) and decay is the schedule's: 1 (constant), gamma to the
 number of milestones passed (step), gamma to the epochs passed (exponential), or half a cosine from
 1 at the end of the warm-up to 0 at the end of training (cosine).
@@ -73,7 +74,7 @@ def _schedule_class():
             self.milestones, self.gamma = milestones, gamma
 
         def __call__(self, step):
-            step = ops.cast(step, "float32")
+            step = ops.minimum(ops.cast(step, "float32"), float(self.total_steps - 1))  # held past the end
             warm = ops.minimum(1.0, (step + 1.0) / self.warmup_steps) if self.warmup_steps else 1.0
             return ops.multiply(ops.multiply(ops.convert_to_tensor(self.peak, "float32"), warm), self._decay(step))
 

@@ -38,10 +38,15 @@ class TrainSetup:
     def steps_per_epoch(self) -> int:
         return len(self.source.split("train")) // self.global_batch
 
-    def start_schedule_at(self, model, epoch: int) -> None:
-        """Set the optimizer's iteration counter, which the learning-rate schedule reads, to the start of
-        `epoch`: a ticket rewound to epoch k trains on with the rates the dense run had from there."""
-        model.optimizer.iterations.assign(epoch * self.steps_per_epoch)
+    @property
+    def total_steps(self) -> int:
+        """The steps the learning-rate schedule spans: the dense run's."""
+        return self.epochs * self.steps_per_epoch
+
+    def start_schedule_at(self, model, step: int) -> None:
+        """Set the optimizer's iteration counter, which the learning-rate schedule reads, to `step`: a
+        ticket rewound to step k trains on with the rates the dense run had from there."""
+        model.optimizer.iterations.assign(step)
 
     @property
     def num_classes(self) -> int:
@@ -73,10 +78,27 @@ class TrainSetup:
 
     def fit(self, model, epochs: int, callbacks=()):
         """Train `model` for whole epochs of the training pipeline (dense runs and tickets alike)."""
-        dataset, steps = self.train_dataset()
+        return self.fit_steps(model, epochs * self.steps_per_epoch, callbacks)
+
+    def fit_steps(self, model, steps: int, callbacks=()):
+        """Train `model` for `steps` batches: whole epochs of the pipeline, the last one cut short
+        (a ticket rewound to step 500 of 35-step epochs trains what remains of the dense run)."""
+        import keras
+
+        class StopAfter(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.done = 0
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.done += 1
+                if self.done >= steps:
+                    self.model.stop_training = True
+
+        dataset, per_epoch = self.train_dataset()
         with naming_bad_input(self.source, "train"):
-            return model.fit(dataset, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0,
-                             callbacks=list(callbacks))
+            return model.fit(dataset, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, shuffle=False,
+                             verbose=0, callbacks=[*callbacks, StopAfter()])
 
     def model(self, seed: int | None = None, masks: dict[str, np.ndarray] | None = None, masking: str = "gradient",
               load=None):

@@ -63,10 +63,10 @@ _KEPT: dict[tuple, _Kept] = {}
 
 
 def ticket_model(setup: TrainSetup, masks: dict[str, np.ndarray], masking: str, *, load=None,
-                 seed: int | None = None, keep: bool = True, start_epoch: int = 0):
+                 seed: int | None = None, keep: bool = True, start_step: int = 0):
     """The compiled model for one ticket: weights from `load(model)`, or (without `load`) the
     initialization `seed` draws (None: the setup's seed); `masks` held by `masking`; a fresh optimizer
-    state, its schedule at `start_epoch` (a rewound ticket's rewind epoch), and fresh metrics.
+    state, its schedule at `start_step` (a rewound ticket's rewind point), and fresh metrics.
 
     The first call for a key builds it afresh (clearing Keras' session first, as every ticket once
     did) and keeps it; later calls reuse it. `keep=False` builds afresh and keeps nothing: for a fit
@@ -83,7 +83,7 @@ def ticket_model(setup: TrainSetup, masks: dict[str, np.ndarray], masking: str, 
         model, variables = setup.compiled(seed, masks, masking, load)
         if keep:
             _KEPT[key] = _Kept(model, variables, _built_optimizer(setup, model))
-        setup.start_schedule_at(model, start_epoch)
+        setup.start_schedule_at(model, start_step)
         _fit_under_setup_seed(setup)
         return model
     model = kept.model
@@ -95,7 +95,7 @@ def ticket_model(setup: TrainSetup, masks: dict[str, np.ndarray], masking: str, 
         for variable, value in zip(model.optimizer.variables, kept.built_optimizer):
             variable.assign(value)
         set_masks(model, kept.mask_variables, masks)
-        setup.start_schedule_at(model, start_epoch)
+        setup.start_schedule_at(model, start_step)
     model.reset_metrics()
     _fit_under_setup_seed(setup)
     return model
