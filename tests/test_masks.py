@@ -6,7 +6,8 @@ import pytest
 
 from pipelines.errors import UserInputError
 from pipelines.lth.allocation import kernel_kind
-from pipelines.lth.masks import MaskSpec, check_collapse, compute_masks, load_masks, save_masks, sparsity_report
+from pipelines.lth.masks import (MaskSpec, check_collapse, check_reachable, compute_masks, load_masks, save_masks,
+                                 sparsity_report)
 
 
 @pytest.fixture
@@ -169,6 +170,9 @@ def test_a_target_out_of_reach_of_the_weights_left_is_refused_in_one_line():
     with pytest.raises(UserInputError, match=r"cannot reach sparsity 0.9 over all 75,760 .* --sparsity-over rest") as error:
         compute_masks(weights, spec)
     assert "\n" not in str(error.value)
+    with pytest.raises(UserInputError, match="cannot reach sparsity 0.9"):  # what the dense run checks first
+        check_reachable([MaskSpec("erk", 0.5, keep_dense=("classifier",)), spec], weights)
+    check_reachable([MaskSpec("erk", 0.9, keep_dense=("classifier",), sparsity_over="rest")], weights)
     over_rest = compute_masks(weights, MaskSpec("erk", 0.9, keep_dense=("classifier",), sparsity_over="rest"))
     assert sparsity_report(over_rest)["pruned"] == round(0.9 * (75_760 - 12_800))
 

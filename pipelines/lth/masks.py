@@ -79,6 +79,16 @@ class MaskSpec:
         return count / rest if rest else 0.0
 
 
+def check_reachable(specs: list[MaskSpec], weights: dict[str, np.ndarray]) -> None:
+    """Refuse a target sparsity that the weights not kept dense cannot hold, from the kernels' sizes
+    alone: before the dense run trains, not after."""
+    total = sum(w.size for w in weights.values())
+    for spec in specs:
+        if spec.sparsity is not None:
+            spec.share_of_rest(total, sum(w.size for name, w in weights.items()
+                                          if kernel_kind(name) not in spec.keep_dense))
+
+
 def _prune_smallest(magnitudes: np.ndarray, count: int) -> np.ndarray:
     keep = np.ones(magnitudes.size, dtype=bool)
     keep[np.argsort(magnitudes, kind="stable")[:count]] = False

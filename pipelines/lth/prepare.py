@@ -17,7 +17,7 @@ import numpy as np
 from pipelines import atomic
 from pipelines.errors import UserInputError
 from pipelines.lth.config import LthConfig
-from pipelines.lth.masks import (MaskSpec, check_collapse, compute_masks, load_masks,
+from pipelines.lth.masks import (MaskSpec, check_collapse, check_reachable, compute_masks, load_masks,
                                  saved_mask_report, save_masks, sparsity_report)
 from pipelines.lth.plan import chain_mask_id, job_id
 from pipelines.lth.ticket import train_setup
@@ -99,6 +99,7 @@ def train_dense(config: LthConfig, log: Log) -> dict:
     metadata = {"workload": config.workload, "classes": setup.num_classes, "seed": config.seed,
                 "data": config.data}
     model = setup.model()
+    check_reachable(config.mask_specs(), kernel_values(model))
     checkpoints.save_checkpoint(model, folder, 0, metadata)
 
     class EpochLog(keras.callbacks.Callback):
@@ -109,7 +110,8 @@ def train_dense(config: LthConfig, log: Log) -> dict:
     started = time.time()
     setup.fit(model, config.epochs, callbacks=[checkpoints.rewind_callback(folder, grid, metadata), EpochLog()])
     dense = {**setup.evaluate(model), "epochs": config.epochs, "train_seconds": time.time() - started,
-             "placement": setup.placement.describe(), "global_batch": setup.global_batch}
+             "placement": setup.placement.describe(), "global_batch": setup.global_batch,
+             "steps_per_epoch": setup.steps_per_epoch}
     checkpoints.save_checkpoint(model, folder, None, metadata)
     atomic.write_json(dense_file, dense)
     return dense
@@ -119,7 +121,8 @@ def _dense_problem(config: LthConfig, dense_file) -> str | None:
     """Why a finished dense run cannot be used as it is, or None: its result and every checkpoint of
     the grid must read back (a damaged one would fail each ticket that rewinds to it)."""
     try:
-        json.loads(dense_file.read_bytes())["top1"]
+        dense = json.loads(dense_file.read_bytes())
+        dense["top1"], dense["steps_per_epoch"]  # what the summary and the job plan read
     except (ValueError, KeyError, TypeError) as error:
         return f"{dense_file} is damaged ({type(error).__name__}: {error})"
     for point in [0, *config.points, None]:

@@ -13,7 +13,6 @@ import functools
 from typing import Callable
 
 from pipelines import atomic
-from pipelines.data.shards import open_source
 from pipelines.errors import UserInputError
 from pipelines.executors import ExecutorSettings, run_jobs
 from pipelines.executors.job import WorkerSlot
@@ -54,9 +53,8 @@ def search(config: LthConfig, executor: ExecutorSettings = ExecutorSettings(), l
     job_fn = functools.partial(run_job, config)
     specs = config.mask_specs()
     store = ResultStore(config.folder.jobs, log)
-    steps_per_epoch = config.steps_per_epoch(len(open_source(config.data).split("train")))
-    grid = Grid(tuple(config.points), config.epochs, steps_per_epoch, config.control, config.retrain,
-                config.replicates, config.stability)
+    grid = Grid(tuple(config.points), config.epochs, denses[0]["steps_per_epoch"], config.control, config.retrain,
+                config.replicates, config.stability)  # the dense run's steps: no rank lists the data again
     if config.schedule == "oneshot":
         plan = oneshot_jobs(specs, grid)
         jobs = shard.take(plan) if shard else plan

@@ -38,7 +38,8 @@ def run_stability(config: LthConfig, job: TicketJob) -> dict:
     sparsity = json.loads(folder.mask_report(job.mask_id).read_text())["sparsity"] if job.mask else 0.0
     ends = []
     for offset in COPY_SEED_OFFSETS:
-        copy = dataclasses.replace(setup, seed=config.seed + offset)
+        # Only the order's seed: the global one stays (resetting it would re-instantiate the traced steps).
+        copy = dataclasses.replace(setup, order_seed=config.seed + offset)
         load, start_step = start_of(job, copy, folder)
         model = ticket_model(copy, masks, config.masking, start_step=start_step, load=load)
         copy.fit_steps(model, job.steps)

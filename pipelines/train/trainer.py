@@ -29,6 +29,7 @@ class TrainSetup:
     seed: int = 0
     cache_dir: str | None = None
     epochs: int = 1  # the whole training the learning-rate schedule spans (a rewound ticket starts part way)
+    order_seed: int | None = None  # the data order's seed, where it is not `seed` (a stability copy's)
 
     @property
     def global_batch(self) -> int:
@@ -53,8 +54,9 @@ class TrainSetup:
         return self.workload.classes_for(len(self.source.classes))
 
     def spec(self, shuffle: bool = True) -> online.PipelineSpec:
+        order = self.seed if self.order_seed is None else self.order_seed
         return online.PipelineSpec(image_size=self.workload.image_size, batch_size=self.global_batch,
-                                   seed=self.seed, shuffle=shuffle, cache_dir=self.cache_dir,
+                                   seed=order, shuffle=shuffle, cache_dir=self.cache_dir,
                                    workers=self.placement.spec.threads)
 
     def train_dataset(self):
