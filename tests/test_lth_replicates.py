@@ -11,7 +11,9 @@ from conftest import HARNESS
 pytestmark = pytest.mark.slow
 
 GRID = ("--workload", "smoke", "--epochs", "2", "--rewind", "1it", "--sparsity", "0.5", "--scope", "layer",
-        "--retrain", "weight,finetune", "--replicates", "2", "--stability")
+        "--keep-dense", "stem", "--sparsity-over", "rest", "--retrain", "weight,finetune", "--replicates", "2",
+        "--stability")
+MASK = "layer-s0.5000-keep-stem-over-rest"
 
 
 @pytest.fixture(scope="module")
@@ -30,30 +32,33 @@ def test_every_replicate_trains_its_own_dense_run_with_a_checkpoint_at_the_step(
     for folder, seed in ((out, 0), (out / "replicates" / "1", 1)):
         assert json.loads((folder / "run.json").read_text())["seed"] == seed
         assert (folder / "checkpoints" / "step-0000001.weights.h5").is_file()
-        assert (folder / "masks" / "layer-s0.5000.npz").is_file()
+        assert (folder / "masks" / f"{MASK}.npz").is_file()
 
 
 def test_tickets_of_each_mode_and_replicate_retrain_what_the_rewind_point_leaves(replicated):
     _, summary = replicated
     rows = {row["job_id"]: row for row in summary["tickets"]}
-    assert set(rows) == {"layer-s0.5000-rewind1it", "layer-s0.5000-finetune-rewind1it",
-                         "layer-s0.5000-rewind1it-rep1", "layer-s0.5000-finetune-rewind1it-rep1"}
+    assert set(rows) == {f"{MASK}-rewind1it", f"{MASK}-finetune-rewind1it", f"{MASK}-rewind1it-rep1",
+                         f"{MASK}-finetune-rewind1it-rep1"}
     for row in rows.values():  # 2 epochs of 2 steps: 3 steps after step 1
         assert row["rewind"] == "1it" and row["rewind_step"] == 1 and row["epochs_trained"] == 1.5
         assert row["seed"] == row["replicate"] and row["masked_nonzero"] == 0
+        # the target over all prunable weights, as the actual sparsity is: half of those not kept dense
+        assert row["requested_sparsity"] == pytest.approx(row["actual_sparsity"], abs=1e-4)
+        assert row["requested_sparsity"] < 0.5
     means = {(m["mode"], m["rewind"]): m for m in summary["aggregate"]}
     assert set(means) == {("weight", "1it"), ("finetune", "1it")} and all(m["n"] == 2 for m in means.values())
-    weight = [rows["layer-s0.5000-rewind1it"]["top1"], rows["layer-s0.5000-rewind1it-rep1"]["top1"]]
+    weight = [rows[f"{MASK}-rewind1it"]["top1"], rows[f"{MASK}-rewind1it-rep1"]["top1"]]
     assert means[("weight", "1it")]["top1_mean"] == pytest.approx(sum(weight) / 2)
 
 
 def test_stability_pairs_walk_the_line_for_the_dense_network_and_the_mask(replicated):
     _, summary = replicated
     pairs = {(row["network"], row["replicate"]): row for row in summary["stability"]}
-    assert set(pairs) == {("dense", 0), ("dense", 1), ("layer-s0.5000", 0), ("layer-s0.5000", 1)}
+    assert set(pairs) == {("dense", 0), ("dense", 1), (MASK, 0), (MASK, 1)}
     for row in pairs.values():
         assert len(row["alphas"]) == len(row["top1"]) == 11 and row["alphas"][0] == 0 and row["alphas"][-1] == 1
         errors = [1 - t for t in row["top1"]]
         assert row["barrier"] == pytest.approx(max(errors) - (errors[0] + errors[-1]) / 2)
-    assert pairs[("dense", 0)]["actual_sparsity"] == 0 and pairs[("layer-s0.5000", 0)]["actual_sparsity"] == 0.5
-    assert {(r["network"], r["n"]) for r in summary["stability_aggregate"]} == {("dense", 2), ("layer-s0.5000", 2)}
+    assert pairs[("dense", 0)]["actual_sparsity"] == 0 and 0.45 < pairs[(MASK, 0)]["actual_sparsity"] < 0.5
+    assert {(r["network"], r["n"]) for r in summary["stability_aggregate"]} == {("dense", 2), (MASK, 2)}

@@ -80,7 +80,9 @@ def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot(
         "status": "done",
         **setup.evaluate(model),
         "seed": config.seed,
-        "requested_sparsity": job.mask.sparsity,
+        # over all prunable weights, as actual_sparsity is (the flag's value is a share of the rest under
+        # --sparsity-over rest); a mask report from before keep-dense has only the flag's
+        "requested_sparsity": mask_report.get("requested_sparsity", job.mask.sparsity),
         "threshold": job.mask.threshold,
         "actual_sparsity": mask_report["sparsity"],
         "epochs_trained": job.steps / setup.steps_per_epoch,
