@@ -1,5 +1,6 @@
 """`harness lth` with a rewind point in steps, two retraining modes, two replicates and stability
-pairs, end to end through the console script (the arithmetic is tests/test_aggregate.py's)."""
+pairs, end to end through the console script and a pool of two workers (the arithmetic is
+tests/test_aggregate.py's)."""
 
 import json
 import subprocess
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 GRID = ("--workload", "smoke", "--epochs", "2", "--rewind", "1it", "--sparsity", "0.5", "--scope", "layer",
         "--keep-dense", "stem", "--sparsity-over", "rest", "--retrain", "weight,finetune", "--replicates", "2",
-        "--stability")
+        "--stability", "--executor", "multiprocessing", "--workers", "2")
 MASK = "layer-s0.5000-keep-stem-over-rest"
 
 

@@ -20,25 +20,25 @@ SMOKE = get_workload("smoke")
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """A search folder whose grid point 3it and final checkpoints hold different weights."""
+    """A search folder whose grid point 3it and final checkpoints hold different weights, and a model
+    of the same shape to load them into."""
     folder = SearchFolder(tmp_path_factory.mktemp("modes"))
     model = build_model(SMOKE, 3, seed=1)
-    point = parse_points(["3it"])[0]
+    initial = model.get_weights()
     weights = {}
-    for name, where, shift in (("point", point, 0.0), ("final", None, 1.0)):
-        model.set_weights([w + shift for w in build_model(SMOKE, 3, seed=1).get_weights()])
+    for name, where, shift in (("point", parse_points(["3it"])[0], 0.0), ("final", None, 1.0)):
+        model.set_weights([w + shift for w in initial])
         checkpoints.save_checkpoint(model, folder.checkpoints, where, {})
         weights[name] = model.get_weights()
-    return folder, weights
+    return folder, weights, build_model(SMOKE, 3, seed=9)
 
 
 @pytest.mark.parametrize("mode, weights, step", [("weight", "point", 3), ("lr", "final", 3), ("finetune", "final", 40)])
 def test_each_mode_loads_its_weights_and_starts_its_schedule(saved, mode, weights, step):
-    folder, expected = saved
+    folder, expected, model = saved
     grid = Grid(tuple(parse_points(["3it"])), epochs=4, steps_per_epoch=10, modes=(mode,))
     job = oneshot_jobs([MaskSpec("layer", 0.5)], grid)[0]
     load, start_step = start_of(job, SimpleNamespace(total_steps=40), folder)
-    model = build_model(SMOKE, 3, seed=9)
     load(model)
     assert start_step == step and job.steps == 37  # every mode retrains what rewinding to 3it leaves
     for got, want in zip(model.get_weights(), expected[weights]):
