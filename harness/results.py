@@ -18,7 +18,7 @@ from typing import Sequence
 
 from harness.record import JsonObject, RunRecord, SearchSummary
 from harness.shapes import problem, record_problem
-from pipelines.lth.layout import SETTINGS, SUMMARY
+from pipelines.lth.layout import SETTINGS, SUMMARY, SearchFolder
 from pipelines import atomic
 from pipelines.errors import UserInputError
 
@@ -146,13 +146,19 @@ def _read_searches(results: Path, lth: list[Path], skipped: list[Skipped]) -> li
     """The searches whose summary.json lies in a folder given or one level below it; each `lth`
     folder holding none is listed as skipped."""
     summaries: dict[Path, Path] = {}  # by resolved path: a search both inside RESULTS and given by --lth counts once
+    unfinished: dict[Path, Path] = {}
     for folder, named in [(results, False), *[(folder, True) for folder in lth]]:
         found = [p for p in [folder / SUMMARY, *sorted(folder.glob(f"*/{SUMMARY}"))] if p.exists()]
-        if named and not found:
+        begun = [p.parent for p in [folder / SETTINGS, *sorted(folder.glob(f"*/{SETTINGS}"))]
+                 if p.exists() and not (p.parent / SUMMARY).exists()]
+        if named and not found and not begun:
             skipped.append(Skipped(str(folder), "no summary.json in it or in its subfolders: "
                                                 "not a finished `harness lth --out` folder"))
         for path in found:
             summaries.setdefault(path.resolve(), path)
+        for search in begun:
+            unfinished.setdefault(search.resolve(), search)
+    skipped += [_unfinished(search) for search in unfinished.values()]
     searches = []
     for path in summaries.values():
         try:
@@ -160,6 +166,15 @@ def _read_searches(results: Path, lth: list[Path], skipped: list[Skipped]) -> li
         except Unreadable as error:
             skipped.append(error.skipped)
     return searches
+
+
+def _unfinished(search: Path) -> Skipped:
+    """A search folder with settings but no summary yet: one still being written (readers take no
+    lock), or one stopped before its summary. Listed, so that the page does not leave it out silently."""
+    jobs = SearchFolder(search).jobs
+    done = len(list(jobs.glob("*.json"))) if jobs.is_dir() else 0
+    return Skipped(str(search), f"a search still being written, or stopped before its summary ({done} job "
+                                "result(s) so far, no summary.json yet): report it once `harness lth` has finished")
 
 
 def _read_search(path: Path) -> dict:

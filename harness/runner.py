@@ -19,6 +19,7 @@ from harness.samplers import Sampler
 from harness.sweep_bench import time_sweep
 from harness.timing import StepClock, StepStats, drain, keras_step_callback
 from harness.variants import Variant
+from pipelines.capacity import WORKERS_HELP
 from pipelines.data import online
 from pipelines.data.ceiling import CeilingProbe, bracketed_ceiling
 from pipelines.data.preprocess import PreprocessSettings, preprocess
@@ -51,7 +52,7 @@ class RunSettings:
     logical_devices: int | None = None
     precision: str = "float32"
     jit: bool = False
-    workers: int = setting(2, "sweep-*: the executor's workers.")
+    workers: int = setting(2, f"sweep-*: the executor's workers. {WORKERS_HELP}")
     sample_interval_s: float = setting(0.25, "Seconds between GPU/CPU samples; 0 runs without the monitor.")
     profile_root: Path | None = None  # training: profile steps after the timed ones into a folder here
     profile_steps: int = setting(5, "Training, with --profile: steps profiled after the timed ones.")

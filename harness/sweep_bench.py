@@ -6,29 +6,38 @@ subprocess, so every executor pays what a user pays (process start-up, Keras and
 its workers, mpiexec or Spark) and retrains exactly the same jobs. The makespan is that subprocess's
 wall time; throughput counts the training images of all jobs over it. The dense run, the masks and
 the tickets all train on one Keras backend, the run's (`--backend`): a search folder's identity
-includes it, so each backend has its own prepared search.
+includes it, so each backend has its own prepared search. One benchmark at a time prepares and copies
+a prepared search (`prepared_search`), and the child search never outlives the benchmark
+(`_run_to_the_end`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from harness.timing import StepStats
 from pipelines.data.shards import open_source
+from pipelines.folder_lock import LOCK_NAME, holding
 from pipelines.lth.config import LthConfig
 from pipelines.lth.prepare import prepare
 from pipelines.train.placement import PlacementSpec
 
 GRID = {"epochs": 2, "rewinds": (0, 1), "sparsities": (0.5, 0.8), "scope": "layer"}
 THREADS_PER_JOB = 1  # single-threaded jobs, serial included: speedups then measure the executor alone
+PR_SET_PDEATHSIG = 1  # prctl's option, from <linux/prctl.h>
 
 
 def grid_arguments() -> list[str]:
@@ -45,38 +54,48 @@ def lth_command(executor: str, workers: int, data: Path, workload: str, seed: in
             "--json", *(["--workers", str(workers)] if executor != "serial" else [])]
 
 
-def prepared_search(data: Path, workload: str, seed: int, backend: str, log) -> Path:
-    """The grid's dense run and masks on `backend` (this process's Keras backend), made once and reused
-    by every sweep variant."""
+def prepared_folder(data: Path, workload: str, seed: int, backend: str) -> Path:
+    """Where the grid's dense run and masks for these settings are kept, in the temp folder."""
     data = str(Path(data).resolve())
     key = hashlib.sha1(json.dumps([data, workload, seed, backend, GRID], default=list).encode()).hexdigest()[:12]
-    folder = Path(tempfile.gettempdir()) / f"lth-harness-sweep-{key}"
-    config = LthConfig(data=data, out=str(folder), workload=workload, epochs=GRID["epochs"],
+    return Path(tempfile.gettempdir()) / f"lth-harness-sweep-{key}"
+
+
+@contextlib.contextmanager
+def prepared_search(data: Path, workload: str, seed: int, backend: str, log) -> Iterator[Path]:
+    """The grid's dense run and masks on `backend` (this process's Keras backend), made once and reused
+    by every sweep variant; the block reads (copies) them. Every sweep benchmark on the machine shares
+    the folder, so this one holds its lock (pipelines.folder_lock) meanwhile: a second benchmark would
+    train the same dense run into the same files, and is refused in one line naming this one."""
+    folder = prepared_folder(data, workload, seed, backend)
+    config = LthConfig(data=str(Path(data).resolve()), out=str(folder), workload=workload, epochs=GRID["epochs"],
                        rewinds=GRID["rewinds"], sparsities=GRID["sparsities"], scope=GRID["scope"], seed=seed,
                        placement=PlacementSpec(backend=backend))
-    prepare(config, log, [])  # skips what is already there
-    return folder
+    with holding(folder, "the sweep benchmark's prepared search"):
+        prepare(config, log, [])  # skips what is already there
+        yield folder
+
+
+class SweepFailed(RuntimeError):
+    """The sweep's `harness lth` exited with an error; the message names the folder it ran in, kept."""
 
 
 def time_sweep(executor: str, workers: int, data: Path, workload: str, seed: int, backend: str, on_step=None,
                log=lambda line: None) -> tuple[StepStats, dict]:
-    prepared = prepared_search(data, workload, seed, backend, log)
-    with tempfile.TemporaryDirectory(prefix="lth-harness-sweep-run-") as scratch:
-        out = Path(scratch) / "search"
-        shutil.copytree(prepared, out, ignore=shutil.ignore_patterns("jobs", "summary.json"))
-        command = lth_command(executor, workers, data, workload, seed, backend, out)
-        jobs = len(GRID["sparsities"]) * len(GRID["rewinds"])
+    jobs = len(GRID["sparsities"]) * len(GRID["rewinds"])
+    with _scratch() as scratch:
+        out = scratch / "search"
+        with prepared_search(data, workload, seed, backend, log) as prepared:
+            shutil.copytree(prepared, out, ignore=shutil.ignore_patterns("jobs", "summary.json", LOCK_NAME))
         launched_at = time.time()
         started = time.perf_counter()
         with _watching(out / "jobs", jobs, on_step):
-            result = subprocess.run(command, capture_output=True, text=True)
+            stdout = _run_to_the_end(lth_command(executor, workers, data, workload, seed, backend, out), executor,
+                                     scratch)
         makespan = time.perf_counter() - started
-        if result.returncode != 0:
-            raise RuntimeError(f"the {executor} sweep failed: {result.stderr.strip().splitlines()[-1:]}")
-        summary = json.loads(result.stdout.splitlines()[-1])
+        summary = json.loads(stdout.splitlines()[-1])
         results = [json.loads(p.read_text()) for p in sorted((out / "jobs").glob("*.json"))]
-    dense = json.loads((prepared / "dense.json").read_text())
-    images = sum(r["epochs_trained"] for r in results) * _images_per_epoch(prepared, dense)
+        images = sum(r["epochs_trained"] for r in results) * _images_per_epoch(out)
     stats = StepStats.of(images, makespan, [r["train_seconds"] for r in results])
     return stats, {
         "sweep": {"executor": executor, "workers": 1 if executor == "serial" else workers, "jobs": len(results),
@@ -92,8 +111,65 @@ def time_sweep(executor: str, workers: int, data: Path, workload: str, seed: int
     }
 
 
-def _images_per_epoch(prepared: Path, dense: dict) -> int:
-    sidecar = json.loads((prepared / "checkpoints" / "final.json").read_text())
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    """A fresh temp folder for one measurement, removed however the measurement ends (a stop included),
+    except after a failed sweep: its error names the folder, for a person to look into."""
+    folder = Path(tempfile.mkdtemp(prefix="lth-harness-sweep-run-"))
+    kept = False
+    try:
+        yield folder
+    except SweepFailed:
+        kept = True
+        raise
+    finally:
+        if not kept:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_to_the_end(command: list[str], executor: str, scratch: Path) -> str:
+    """Run the sweep's `harness lth`; its stdout. The child never outlives this process: when a stop
+    (pipelines.stop) or anything else ends the wait, its process group (the child, and the pool
+    workers, mpiexec or Spark it started) is killed and the child waited for before the error goes
+    on; when this process dies without a word (SIGKILL), the kernel kills the child (PDEATHSIG), and
+    what it started ends with it (pool workers' lifelines, mpiexec's proxies, Spark's stdin pipe).
+    Its own process group also keeps a terminal's Ctrl-C to this process, which then does the above;
+    with no stdin, mpiexec in that background group never stops to read the terminal."""
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, process_group=0, preexec_fn=_killed_with_this_process())
+    try:
+        stdout, stderr = child.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        raise
+    if child.returncode != 0:
+        last = stderr.strip().splitlines()[-1:] or [f"exit status {child.returncode}"]
+        raise SweepFailed(f"the {executor} sweep failed: {last[0]} (its folder is kept: {scratch})")
+    return stdout
+
+
+def _killed_with_this_process():
+    """preexec_fn for a child that the kernel kills (SIGKILL) when this process dies. PDEATHSIG fires
+    when the *thread* that started the child ends (pipelines.lifeline says why pools cannot use it);
+    here that thread waits for the child until it is gone, so only this process's death fires it. It
+    survives exec (mpiexec's, in the mpi executor). Checking the parent after setting it closes the
+    window in which this process died before the child asked."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    parent, kill = os.getpid(), int(signal.SIGKILL)
+
+    def in_child() -> None:
+        prctl(PR_SET_PDEATHSIG, kill)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return in_child
+
+
+def _images_per_epoch(search: Path) -> int:
+    dense = json.loads((search / "dense.json").read_text())
+    sidecar = json.loads((search / "checkpoints" / "final.json").read_text())
     train = len(open_source(sidecar["data"]).split("train"))
     return (train // dense["global_batch"]) * dense["global_batch"]
 

@@ -20,15 +20,26 @@ def write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     """`mode` (default: 0666 less the umask) is set before the rename, so the file never shows another."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)  # mkstemp's 0600 would hide results from others
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _naming(error, path) from None
         raise
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """The error with the file a person knows (not the temporary name): a full disk says which file
+    it stopped, so the one-line report (pipelines.faults) can name it."""
+    return type(error)(error.errno, error.strerror, str(path)) if error.errno else error
 
 
 def new_file_mode(executable: bool = False) -> int:

@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from pipelines.capacity import WORKERS_HELP
 from pipelines.errors import UserInputError
 from pipelines.lifeline import die_with_parent
 from pipelines.registry import Registry
@@ -22,7 +23,7 @@ from pipelines.settings import setting
 @dataclass(frozen=True)
 class EngineSettings:
     engine: str = setting("spark", "Where the tasks run.", choices=lambda: ENGINES.names())
-    workers: int | None = setting(None, "local: processes (default: one per usable core).")
+    workers: int | None = setting(None, f"local: processes (default: one per usable core). {WORKERS_HELP}")
     spark_master: str | None = setting(None, "spark: a cluster's master URL (default: local[*]).")
     quiet: bool = True
 

@@ -43,6 +43,14 @@ def writable_folder(path: Path | str, what: str) -> Path:
     return path
 
 
+def refuse_folders_in_place(paths: list[Path], writer: str) -> None:
+    """Refuse before `writer`'s expensive step when a folder stands where it will write one of `paths`
+    (a rerun would otherwise redo that work and fail again at its end, every time)."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise UserInputError(f"{path} is a folder where {writer} writes a file: remove it and run again")
+
+
 def writable_file(path: Path | str, what: str) -> Path:
     """`path` names a file this process can create or replace; `what` names it (e.g. "--out FILE")."""
     path = Path(path)

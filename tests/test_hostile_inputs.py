@@ -52,6 +52,11 @@ CASES = [
     (["lth", "--data", "{data}", *SMOKE, "--spark-master", "local[2]", "--out", "{out}"], "--spark-master"),
     (["lth", "--data", "{data}", *SMOKE, "--logical-devices", "4", "--out", "{out}"], "--logical-devices"),
     (["lth", "--data", "{data}", *SMOKE, "--threads", "0", "--out", "{out}"], "--threads"),
+    (["lth", "--data", "{data}", *SMOKE, "--threads", "999", "--out", "{out}"], "--threads 999 is more than"),
+    (["lth", "--data", "{data}", *SMOKE, "--executor", "multiprocessing", "--workers", "999", "--out", "{out}"],
+     "--workers 999 is more than this machine holds"),
+    (["run", "--variant", "sweep-mp", "--data", "{data}", *SMOKE, "--workers", "999"], "--workers 999"),
+    (["data", "preprocess", "{data}", "{out}", "--engine", "local", "--workers", "999"], "--workers 999"),
     (["lth", "--data", "{missing}", *SMOKE, "--out", "{out}"], "{missing}"),
     # the training recipe: each value checked before the dense run
     (["lth", "--data", "{data}", *SMOKE, "--lr", "-0.1", "--out", "{out}"], "--lr"),

@@ -129,3 +129,17 @@ def test_spark_writes_the_same_shards_as_the_local_pool(with_bad_files, tmp_path
     assert spark["timing"]["images"] == local["timing"]["images"] == 48
     for name in (s["name"] for s in local["splits"]["train"]["files"] + local["splits"]["val"]["files"]):
         assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+def test_a_killed_runs_lock_file_and_partial_shards_are_its_own_and_go(tiny_data, tmp_path):
+    """A SIGKILLed run leaves its lock file (pipelines.folder_lock) and partial shards, named per writer
+    (`.<shard>.<pid>.partial`) or, from older runs, not: the rerun takes them as its own and removes them."""
+    from pipelines.data.preprocess import _job_identity, _saved_results
+    from pipelines.folder_lock import LOCK_NAME
+
+    out = tmp_path / "out"
+    _saved_results(out, _job_identity(ImageFolderSource(tiny_data), SETTINGS))
+    for name in (LOCK_NAME, ".train-00000-of-00003.tfrecord.partial", ".train-00001-of-00003.tfrecord.4242.partial"):
+        (out / name).write_bytes(b"from the killed run")
+    manifest = preprocess(tiny_data, out, SETTINGS, LOCAL)
+    assert manifest["splits"]["train"]["examples"] == 36 and not list(out.glob(".*"))

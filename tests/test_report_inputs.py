@@ -91,6 +91,10 @@ def test_report_skips_each_unreadable_file_names_it_and_renders_the_rest(harness
     (write_search(results / "lth-corrupt-config") / "run.json").write_bytes(b"\xff\xfe")
     write_search(results / "lth-no-top1", summary={**SEARCH_SUMMARY, "tickets": [{"control": False}]})
     (results / "lth-unfinished").mkdir()
+    in_progress = results / "lth-in-progress"  # a search still being written: settings, two jobs, no summary
+    write_json(in_progress / "run.json", SEARCH_CONFIG)
+    for job in ("a", "b"):
+        write_json(in_progress / "jobs" / f"{job}.json", {"job_id": job, "status": "done"})
     out = tmp_path / "report.html"
 
     result = harness_cli("report", results, "--out", out, "--json", "--lth", results / "lth-unfinished",
@@ -98,7 +102,8 @@ def test_report_skips_each_unreadable_file_names_it_and_renders_the_rest(harness
 
     summary = reported(result)
     expected = {**{name: reason for name, (_, reason) in UNREADABLE.items()},
-                "lth-unfinished": "no summary.json", "no-rate.json": "timing.images_per_s is missing",
+                "lth-unfinished": "no summary.json", "lth-in-progress": "still being written, or stopped before its "
+                "summary (2 job result(s) so far", "no-rate.json": "timing.images_per_s is missing",
                 "wrong-type.json": "monitor.cpu.per_core_pct is a string", "folder.json": "not a regular file",
                 "lth-corrupt-summary/summary.json": "not JSON", "lth-corrupt-config/run.json": "not text",
                 "lth-no-top1/summary.json": "tickets[0].actual_sparsity is missing"}

@@ -11,6 +11,8 @@ import click
 
 from harness.cli import cluster, data, lth, report, run
 from harness.cli.options import HarnessGroup
+from pipelines import faults
+from pipelines.stop import STOPPED_STATUS, Stopped, stop_on_signals
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,9 +26,19 @@ for command in (run.variants, run.run, report.report, report.compare, lth.lth, d
 
 
 def main() -> int:
-    """Run the command line; every mistake in the input, click's own included, is one line and exit 2."""
+    """Run the command line; every mistake in the input, click's own included, is one line and exit 2;
+    a stop signal is one line and STOPPED_STATUS (pipelines.stop); a fault of the machine a person
+    can fix (a full disk, a read-only filesystem, too few file descriptors) is one line and exit 1."""
+    stop_on_signals()
+    problem = faults.raise_open_file_limit()
+    if problem:
+        click.echo(f"Error: {problem}", err=True)
+        return 1
     try:
         code = cli.main(prog_name="harness", standalone_mode=False)
+    except Stopped as stop:
+        click.echo(f"stopped by {stop.name}: what finished is kept; run the same command again to continue", err=True)
+        return STOPPED_STATUS
     except click.UsageError as error:  # click would print the usage block, a hint and the error
         where = error.ctx.command_path if error.ctx else "harness"
         click.echo(f"Error: {error.format_message()} (see `{where} --help`)", err=True)
@@ -34,7 +46,13 @@ def main() -> int:
     except click.ClickException as error:
         error.show()
         return error.exit_code
-    except click.Abort:
+    except click.Abort:  # click's prompts turn Ctrl-C into this
         click.echo("Aborted!", err=True)
+        return STOPPED_STATUS
+    except Exception as error:
+        line = faults.describe(error)
+        if line is None:
+            raise  # a bug: its traceback is what a report needs
+        click.echo(f"Error: {line}", err=True)
         return 1
     return code if isinstance(code, int) else 0

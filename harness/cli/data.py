@@ -50,6 +50,9 @@ def engine_options(func):
     def wrapper(*args, engine: str, workers: int | None, spark_master: str | None, **kwargs):
         from harness.quiet import is_verbose
 
+        from pipelines.capacity import check_workers
+
+        check_workers(workers)
         settings = EngineSettings(engine=engine, workers=workers, spark_master=spark_master, quiet=not is_verbose())
         return func(*args, engine=settings, **kwargs)
 

@@ -112,12 +112,15 @@ def lth(search: dict, executor: str, workers: int, threads: int | None, out: Pat
     """Train dense with a rewind grid, prune by magnitude, retrain every (mask, rewind) ticket."""
     from pipelines.data.shards import open_source
     from pipelines.lth.plan import Shard
+    from pipelines.capacity import check_threads, check_workers
     from pipelines.outputs import writable_folder
 
     refuse_inapplicable({
         "workers": None if executor != "serial" else "applies to --executor multiprocessing, mpi or elephas",
         "spark_master": None if executor == "elephas" else "applies to --executor elephas",
     })
+    check_workers(workers if executor != "serial" else None)
+    check_threads(threads)
     writable_folder(out, "--out")
     chosen_shard = Shard.parse(shard) if shard else None
     if chosen_shard and prepare_only:

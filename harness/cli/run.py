@@ -58,6 +58,7 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     the model ceiling and the pipeline supply, each measured alone, and which one bounds the run."""
     from harness.variants import get_variant
     from pipelines.data.shards import open_source
+    from pipelines.capacity import check_workers
     from pipelines.outputs import writable_folder
     from pipelines.train.workloads import get_workload
 
@@ -73,6 +74,7 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
         RECIPE_PARAMETERS["batch_size"]: None if chosen.mode in ("train", "data") else
         f"applies to training and data variants, not {variant}",
     })
+    check_workers(workers if chosen.mode == "sweep" else None)
     writable_folder(results, "--results")
     if cache_dir:
         writable_folder(cache_dir, "--cache-dir")

@@ -108,7 +108,7 @@ def _decoder(paths: list[str], size: int):
 
     dataset = (
         tf.data.Dataset.from_tensor_slices([os.fsencode(p) for p in paths])  # names may not be UTF-8
-        .map(lambda p: decode_tf(tf.io.read_file(p), size), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda p: decode_tf(tf.io.read_file(p), size, p), num_parallel_calls=tf.data.AUTOTUNE)
         .batch(16)
     )
     return "tf.io.decode_image + antialiased bilinear resize", lambda: sum(int(batch.shape[0]) for batch in dataset)

@@ -19,14 +19,11 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
-
-from PIL import Image
 
 from pipelines import engines
 from pipelines.atomic import write_bytes, write_json
-from pipelines.data.decode import decode_problem
+from pipelines.data.decode import decode_problem, open_image
 from pipelines.engines import EngineSettings, Progress
 from pipelines.errors import UserInputError
 from pipelines.settings import setting
@@ -212,7 +209,7 @@ def _sendable(url: str) -> str:
 def _image_problem(data: bytes) -> str | None:
     """None when PIL decodes `data` completely (JPEG, PNG, ...); otherwise what is wrong with it."""
     try:
-        with Image.open(BytesIO(data)) as image:
+        with open_image(data) as image:  # a decompression bomb is refused from its header, as everywhere
             image.load()
     except Exception as err:
         return decode_problem(err)

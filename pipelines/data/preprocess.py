@@ -5,11 +5,13 @@ function. A shard lands under a temporary name and is renamed when complete; its
 count, size and sha256, the files that could not be decoded) is then saved in `.progress/`. The
 manifest is written last, and only when every split has examples: its presence means the output is
 complete. A rerun skips the shards whose results exist, so a crash costs only the shards in flight;
-what it may remove is only the command's own names (see `shard_folder`).
+what it may remove is only the command's own names (see `shard_folder`). The command is OUT's only
+writer (`_sole_writer`): two jobs writing one shard name corrupt each other's files and manifests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines import atomic
+from pipelines import atomic, folder_lock
 from pipelines.data import manifest as shard_manifest
 from pipelines.data import shard_folder
 from pipelines.data.decode import UnreadableImage, read_image
@@ -144,12 +146,43 @@ def preprocess(src: Path, out: Path, settings: PreprocessSettings, engine: Engin
     engine.validate()
     out = writable_folder(out, "OUT")
     source = ImageFolderSource(src)
+    with _sole_writer(out):
+        return _run(source, out, settings, engine, progress)
+
+
+@contextlib.contextmanager
+def _sole_writer(out: Path):
+    """Hold OUT's lock (pipelines.folder_lock) from the first look into OUT to the manifest, so that a
+    second job into OUT is refused at once, naming this one.
+
+    The lock file goes when the job ends in a final state: a complete output, or a refusal (which
+    leaves none of this job's files, nor a folder this job created). A process that opened the file
+    just before it went, and locks it after, then finds that same final state: the finished output,
+    or the reason for the refusal. After a crash or a stop the file stays, one of the command's own
+    names, and the rerun takes it over."""
+    created = not out.exists()
+    with folder_lock.holding(out, "OUT") as lock:
+        try:
+            yield
+        except UserInputError:
+            _let_go(lock, out, created)
+            raise
+        _let_go(lock, out, created)
+
+
+def _let_go(lock: Path, out: Path, created: bool) -> None:
+    lock.unlink(missing_ok=True)
+    if created and not any(out.iterdir()):
+        out.rmdir()
+
+
+def _run(source: ImageFolderSource, out: Path, settings: PreprocessSettings, engine: EngineSettings,
+         progress: Progress | None) -> dict:
     identity = _job_identity(source, settings)
     finished = _finished_output(out, identity)
     if finished:
         return {**finished, "ran": False}
     shard_folder.refuse_foreign(out)
-    created = not out.exists()
 
     tasks = plan_shards(source, out, settings, cores=len(os.sched_getaffinity(0)))
     saved = _saved_results(out, identity)
@@ -162,7 +195,7 @@ def preprocess(src: Path, out: Path, settings: PreprocessSettings, engine: Engin
     results = {**saved, **{r["shard"]["name"]: r for r in fresh}}
 
     manifest = _manifest(tasks, results, source, identity, engine.engine)
-    _refuse_empty_splits(manifest, source, out, created)
+    _refuse_empty_splits(manifest, source, out)
     atomic.write_json(out / MANIFEST, manifest)
     shard_folder.clear(out, keep=frozenset(t.name for t in tasks))
     return {**manifest, "ran": True, "resumed_shards": done_before, "timing": _timing(fresh, wall)}
@@ -180,14 +213,12 @@ def _finished_output(out: Path, identity: dict) -> dict | None:
     return manifest
 
 
-def _refuse_empty_splits(manifest: dict, source: ImageFolderSource, out: Path, created: bool) -> None:
+def _refuse_empty_splits(manifest: dict, source: ImageFolderSource, out: Path) -> None:
     """A split that no image could be decoded into is an error, and no manifest is written for it."""
     empty = [name for name, split in manifest["splits"].items() if split["examples"] == 0]
     if not empty:
         return
     shard_folder.clear(out)
-    if created:
-        out.rmdir()
     name = empty[0]
     failed = [f for f in manifest["failed"] if f["split"] == name]
     reasons = "; ".join(f"{f['path']}: {f['reason']}" for f in failed[:3])

@@ -1,25 +1,29 @@
 """The output folder of `preprocess`: which names in it are the command's own, and removing only those.
 
 The command owns exactly: its shards (`{train,val}-NNNNN-of-MMMMM.tfrecord`, and only once its job
-marker `.progress/job.json` is there, which it writes before any shard), their `.<shard>.partial`
-files, its `.progress/` folder, its manifest and the manifest's temporary file. A folder holding
-anything else is refused; a rerun removes or replaces only these names.
+marker `.progress/job.json` is there, which it writes before any shard), their `.<shard>.<pid>.partial`
+files (`.<shard>.partial` before writers had their own), its `.progress/` folder, its manifest, the
+manifest's temporary file and its lock file (pipelines.folder_lock, which a killed run leaves behind).
+A folder holding anything else is refused; a rerun removes or replaces only these names, and never the
+lock file, which belongs to the lock (see `preprocess._sole_writer`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 from pipelines.data.manifest import MANIFEST, OLDER_FORMATS
 from pipelines.errors import UserInputError
+from pipelines.folder_lock import LOCK_NAME
 
 PROGRESS = ".progress"
 JOB_MARKER = "job.json"
 _SHARD = re.compile(r"(train|val)-\d{5}-of-\d{5}\.tfrecord")
-_LEFTOVER = re.compile(r"\.(train|val)-\d{5}-of-\d{5}\.tfrecord\.partial|\.manifest\.json\.\w+\.tmp")
+_LEFTOVER = re.compile(r"\.(train|val)-\d{5}-of-\d{5}\.tfrecord(\.\d+)?\.partial|\.manifest\.json\.\w+\.tmp")
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -27,7 +31,10 @@ def shard_name(split: str, index: int, count: int) -> str:
 
 
 def partial_name(name: str) -> str:
-    return f".{name}.partial"
+    """This process's temporary name for shard `name`: two writers of one shard (a Spark task retried
+    while its first attempt still runs) each write their own file, so a rename always publishes a whole
+    shard (and both write the same bytes)."""
+    return f".{name}.{os.getpid()}.partial"
 
 
 def _entries(out: Path) -> list[Path]:
@@ -40,7 +47,7 @@ def _entries(out: Path) -> list[Path]:
 def _own(path: Path, marked: bool) -> bool:
     if path.name == PROGRESS:
         return path.is_dir()
-    if _LEFTOVER.fullmatch(path.name):
+    if _LEFTOVER.fullmatch(path.name) or path.name == LOCK_NAME:
         return path.is_file()
     return marked and bool(_SHARD.fullmatch(path.name)) and path.is_file()
 

@@ -13,6 +13,7 @@ What is checked when:
 from __future__ import annotations
 
 import os
+import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ def naming_bad_input(source: ShardSource | ImageFolderSource, *splits: str):
         if not _is_read_error(error):
             raise
         if isinstance(source, ImageFolderSource):
-            problem = " ".join(str(getattr(error, "message", error)).split())[:300]
+            problem = _gist(str(getattr(error, "message", error)))
             raise UserInputError(f"a file of {', '.join(str(source.root / s) for s in splits)} cannot be read or "
                                  f"decoded ({problem}): run `harness data preprocess {source.root} OUT`, which "
                                  "lists and skips such files, and train on OUT") from None
@@ -91,6 +92,18 @@ def naming_bad_input(source: ShardSource | ImageFolderSource, *splits: str):
             raise
         raise UserInputError(f"{len(damaged)} damaged shard(s): {some_of(damaged)}: re-run `harness data preprocess "
                              f"{source.manifest['job']['source']} OUT` into a fresh folder") from None
+
+
+# What TensorFlow wraps a pipeline's error in: "{{function_node ...}}", "Error in user-defined function
+# `f` ... with iterator: Iterator::Root::...:", "assertion failed: [...]", "[[{{node ...}}]]", "[Op:...]".
+_TF_WRAPPING = re.compile(r"\{\{function_node [^}]*\}\}|Error in user-defined function .*? with iterator: \S+:"
+                          r"|assertion failed: |\[\[\{\{node [^}]*\}\}\]\]|\[Op:[^\]]*\]")
+
+
+def _gist(message: str) -> str:
+    """An error's message as one line of at most 300 characters, without TensorFlow's wrapping, so that
+    the file and the reason survive the cut."""
+    return " ".join(_TF_WRAPPING.sub(" ", message).split()).strip(" []")[:300]
 
 
 def _is_read_error(error: Exception) -> bool:

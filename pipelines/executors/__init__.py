@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from pipelines.capacity import WORKERS_HELP
 from pipelines.errors import UserInputError
 from pipelines.executors import mpi, pool, serial
 from pipelines.executors.job import Job, JobFunction
@@ -36,7 +37,8 @@ EXECUTORS.add("mpi", Executor(mpi.run, "mpi"),
 @dataclass(frozen=True)
 class ExecutorSettings:
     executor: str = setting("serial", "How tickets run.", choices=EXECUTORS)
-    workers: int = setting(2, "multiprocessing: processes; mpi: ranks when relaunching; elephas: Spark partitions.")
+    workers: int = setting(2, "multiprocessing: processes; mpi: ranks when relaunching; elephas: Spark partitions. "
+                              f"{WORKERS_HELP}")
 
     def validate(self) -> None:
         EXECUTORS.entry(self.executor)

@@ -2,9 +2,10 @@
 
 A job is anything with a stable `job_id` (it names the result file, so a rerun can skip it), a
 `cost` (executors hand out the costliest first) and `describe()` (what its result records if it
-raises). A job function is `job_fn(job, slot) -> result dict` and must be picklable (a module-level
-function, or a functools.partial of one) so that pool workers and MPI ranks can run it; `slot` is
-the WorkerSlot the executor gave the process running it. Executors know nothing else of the jobs.
+raises or its worker process dies). A job function is `job_fn(job, slot) -> result dict` and must be
+picklable (a module-level function, or a functools.partial of one) so that pool workers and MPI
+ranks' workers can run it; `slot` is the WorkerSlot the executor gave the process running it.
+Executors know nothing else of the jobs.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class WorkerSlot:
     """The share of the node a worker process runs with, bound before TensorFlow or JAX load."""
 
     index: int = 0  # the worker's position on its node
-    gpu: str | None = None  # the GPU it sees (CUDA_VISIBLE_DEVICES), or None: all the node's, or none
+    gpu: str | None = None  # the GPU it sees (one of those the job was given), or None: all of them, or none
     threads: int | None = None  # its thread share on a CPU node; None: all the cores
 
 
@@ -42,12 +43,12 @@ def execute(job_fn: JobFunction, job: Job, slot: WorkerSlot, store: ResultStore)
     try:
         result = job_fn(job, slot)
     except Exception as error:
-        result = failure(job.describe(), error)
+        result = failure(job.describe(), f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
     store.save(result)
     return result
 
 
-def failure(job_description: dict, error: BaseException) -> dict:
-    """The result of a job that raised: recorded, so the others go on and the summary names it."""
-    return {**job_description, "status": "failed", "error": f"{type(error).__name__}: {error}",
-            "traceback": traceback.format_exc()}
+def failure(job_description: dict, error: str, **details) -> dict:
+    """The result of a job that failed (it raised, or its worker process died): recorded, so the
+    others go on, the summary names it and a rerun retries it. `error` is one line."""
+    return {**job_description, "status": "failed", "error": error, **details}

@@ -7,6 +7,11 @@ handed out dynamically by a scheduler thread on rank 0: a rank that is free asks
 index, so a slow job never idles the others, and rank 0 trains jobs too (it takes its own from the
 same counter), so no rank sits as a pure scheduler. Every rank writes its jobs' results itself.
 
+A rank that dies takes the whole MPI job down (MPICH's default), so no rank runs a job in its own
+process: each hands its jobs one at a time to one long-lived child worker (supervisor.py) spawned
+after the rank bound its slot, whose environment the child inherits. A child that dies (out of
+memory, a crash) costs only its job, stored as failed; the rank starts a fresh child for its next.
+
 Waiting never spins: MPICH polls at full speed inside blocking calls, and its passive one-sided
 operations progress only when the target enters MPI, so every wait here is a non-blocking request
 tested every few milliseconds, leaving the cores to the ranks that are training. Each rank binds
@@ -16,6 +21,8 @@ gets cores // ranks-on-node threads.
 
 from __future__ import annotations
 
+import copy
+import functools
 import itertools
 import os
 import signal
@@ -25,8 +32,9 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from pipelines.executors.job import WorkerSlot, execute
+from pipelines.executors.job import WorkerSlot
 from pipelines.executors.share import bind_slot
+from pipelines.executors.supervisor import Supervisor
 
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 POLL_SECONDS = 0.005
@@ -100,7 +108,14 @@ class Team:
         return value
 
     def run(self, job_fn, jobs, store, report=None) -> None:
-        """Every rank runs jobs until the shared counter passes the last one."""
+        """Every rank runs jobs, in its child worker, until the shared counter passes the last one."""
+        # the child takes the rank's slot as it is: the environment that binds it is inherited
+        with Supervisor(job_fn, store, [functools.partial(copy.copy, self.slot)]) as child:
+            self._share(child, jobs, report)
+        self.barrier()
+
+    def _share(self, child: Supervisor, jobs, report) -> None:
+        """Take job indices (rank 0 from the counter, the others from rank 0's scheduler), each run by `child`."""
         if self.leader:
             counter, lock = itertools.count(), threading.Lock()
 
@@ -114,7 +129,7 @@ class Team:
             scheduler = threading.Thread(target=self._serve, args=(take, len(jobs)), daemon=True)
             scheduler.start()
             while (index := take()) < len(jobs):
-                execute(job_fn, jobs[index], self.slot, store)
+                child.run([jobs[index]])
             scheduler.join()
         else:
             while True:
@@ -122,8 +137,7 @@ class Team:
                 index = self._wait(self.comm.irecv(source=0, tag=ANSWER))
                 if index >= len(jobs):
                     break
-                execute(job_fn, jobs[index], self.slot, store)
-        self.barrier()
+                child.run([jobs[index]])
 
     def _serve(self, take, count: int) -> None:
         """Rank 0's scheduler: answer each request with the next index until every other rank is told "none left"."""

@@ -6,7 +6,7 @@ the one the serial executor trains with all of them, and so would every mask and
 Rank 0 therefore prepares in a child process with the search's own setting (`--threads`, else all
 the node's cores) and the node's GPUs, while the other ranks wait, then trains tickets with its
 share like every rank. The child speaks JSON lines on stdout: `{"log": line}` while it works, then
-`{"dense": ..., "warnings": [...]}` or `{"input_error": message}`.
+`{"dense": ..., "warnings": [...]}`, `{"input_error": message}` or `{"fault": line}` (a full disk, ...).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pickle
 import subprocess
 import sys
 
+from pipelines import faults
 from pipelines.errors import UserInputError
 from pipelines.lth.config import LthConfig
 from pipelines.lth.prepare import Log, prepare
@@ -26,20 +27,29 @@ def prepare_apart(config: LthConfig, log: Log, warnings: list[str], environment:
     """`prepare(config, log, warnings)` run by a child process started with `environment`."""
     child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE if quiet else None, env=environment)
-    child.stdin.write(pickle.dumps(config))
-    child.stdin.close()
-    outcome = {}
-    for line in child.stdout:
-        message = json.loads(line)
-        if "log" in message:
-            log(message["log"])
-        else:
-            outcome = message
-    errors = child.stderr.read().decode(errors="replace") if quiet else ""
-    if child.wait() != 0 or not outcome:
-        raise RuntimeError(f"the dense run's process failed (exit {child.returncode}): {errors.strip()[-2000:]}")
+    try:
+        child.stdin.write(pickle.dumps(config))
+        child.stdin.close()
+        outcome = {}
+        for line in child.stdout:
+            message = json.loads(line)
+            if "log" in message:
+                log(message["log"])
+            else:
+                outcome = message
+        errors = child.stderr.read().decode(errors="replace") if quiet else ""
+        returncode = child.wait()
+    finally:  # a stop (pipelines.stop) or an error here must not leave the child training
+        if child.poll() is None:
+            child.kill()
+            child.wait()
     if "input_error" in outcome:
         raise UserInputError(outcome["input_error"])
+    if "fault" in outcome:
+        raise faults.MachineFault(outcome["fault"])
+    if returncode != 0 or not outcome:
+        raise RuntimeError(f"the dense run's process failed ({faults.ending(returncode)}): "
+                           f"{errors.strip()[-2000:]}")
     warnings += outcome["warnings"]
     return outcome["dense"]
 
@@ -58,6 +68,12 @@ def _main() -> None:
         dense = prepare(config, lambda line: say({"log": line}), warnings)
     except UserInputError as error:
         say({"input_error": str(error)})
+        return
+    except Exception as error:
+        line = faults.describe(error)
+        if line is None:
+            raise
+        say({"fault": line})
         return
     say({"dense": dense, "warnings": warnings})
 

@@ -15,7 +15,10 @@ from typing import Callable
 import numpy as np
 
 from pipelines import atomic
+from pipelines.data.fingerprint import fingerprint, what_changed
 from pipelines.errors import UserInputError
+from pipelines.folder_lock import LOCK_NAME
+from pipelines.outputs import refuse_folders_in_place
 from pipelines.lth.config import LthConfig
 from pipelines.lth.masks import (MaskSpec, check_collapse, check_reachable, compute_masks, load_masks,
                                  saved_mask_report, save_masks, sparsity_report)
@@ -25,16 +28,18 @@ from pipelines.train import checkpoints
 from pipelines.train.model import build_model, kernel_values
 
 Log = Callable[[str], None]
+DATA_FINGERPRINT = "data_fingerprint"  # beside the identity in run.json
 
 
 def prepare(config: LthConfig, log: Log, warnings: list[str]) -> list[dict]:
     """Everything before the tickets, for every replicate: claim its folder, train dense, and
     (one-shot) build the masks. The dense results, by replicate."""
     denses = []
+    data = fingerprint(config.data)  # the replicates share the data: one look at it
     for index in range(config.replicates):
         replicate = config.replicate(index)
         say = log if config.replicates == 1 else (lambda line, i=index: log(f"replicate {i}: {line}"))
-        _claim_folder(replicate)
+        _claim_folder(replicate, data, say)
         denses.append({**train_dense(replicate, say), "replicate": index, "seed": replicate.seed})
         if config.schedule == "oneshot":
             oneshot_masks(replicate, config.mask_specs(), warnings, say)
@@ -64,22 +69,36 @@ def round_masks(config: LthConfig, specs: list[MaskSpec], round_: int, warnings:
                      previous, warnings, log)
 
 
-def _claim_folder(config: LthConfig) -> None:
+def _claim_folder(config: LthConfig, data: dict, log: Log) -> None:
+    """Make the folder this search's, or check that it is: the same settings (run.json) over the same
+    data (its fingerprint, pipelines.data.fingerprint). A folder made before fingerprints were
+    recorded takes today's."""
     run_file = config.folder.settings
     identity = config.identity()
     if run_file.is_file():
         try:
             saved = json.loads(run_file.read_bytes())
-        except ValueError as error:
+            then = saved.pop(DATA_FINGERPRINT, None)
+        except (ValueError, AttributeError) as error:
             raise UserInputError(f"{run_file} is damaged ({error}): this folder's search cannot be resumed; "
                                  "remove the folder or choose another --out") from None
         if saved != identity:
             raise UserInputError(f"{config.root} holds a search with other settings (see run.json): "
                                  "choose another --out or remove it")
-        return
-    if config.root.exists() and any(config.root.iterdir()):
+        if then is None:
+            log(f"{run_file} records no data fingerprint (an older search): recording today's data's")
+        elif changed := what_changed(then, data):
+            raise UserInputError(f"the data in {config.data} changed since the search in {config.root} began: "
+                                 f"{changed}; restore it, or search it in another --out")
+        else:
+            return
+    elif any(p.name != LOCK_NAME for p in _entries(config.root)):
         raise UserInputError(f"{config.root} exists and is not a lottery-ticket search folder: choose another --out")
-    atomic.write_json(run_file, identity)
+    atomic.write_json(run_file, {**identity, DATA_FINGERPRINT: data})
+
+
+def _entries(folder) -> list:
+    return list(folder.iterdir()) if folder.is_dir() else []
 
 
 def train_dense(config: LthConfig, log: Log) -> dict:
@@ -91,11 +110,13 @@ def train_dense(config: LthConfig, log: Log) -> dict:
             log("dense: already trained")
             return json.loads(dense_file.read_bytes())
         log(f"dense: {problem}: training it again")
+    folder = config.folder.checkpoints
+    outputs = [dense_file, *(p for point in [0, *config.points, None] for p in checkpoints.paths(folder, point))]
+    refuse_folders_in_place(outputs, "the dense run")  # checked again: the folder may have changed since the start
     setup = train_setup(config)  # first: it selects the backend Keras imports with
     import keras
 
     keras.backend.clear_session()
-    folder = config.folder.checkpoints
     metadata = {"workload": config.workload, "classes": setup.num_classes, "seed": config.seed,
                 "data": config.data}
     model = setup.model()

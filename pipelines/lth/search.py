@@ -8,6 +8,7 @@ are `aggregate.py`'s.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from typing import Callable
@@ -18,6 +19,7 @@ from pipelines.executors import ExecutorSettings, run_jobs
 from pipelines.executors.job import WorkerSlot
 from pipelines.executors.mpi import Solo
 from pipelines.executors.store import ResultStore
+from pipelines.folder_lock import holding
 from pipelines.lth import aggregate
 from pipelines.lth.config import LthConfig
 from pipelines.lth.plan import STABILITY, Grid, Shard, iterative_round, oneshot_jobs
@@ -40,7 +42,16 @@ def search(config: LthConfig, executor: ExecutorSettings = ExecutorSettings(), l
     team = team or Solo()
     config.validate()
     executor.validate()
-    log = log if team.leader else (lambda line: None)
+    with contextlib.ExitStack() as held:
+        # One writer per folder (pipelines.folder_lock): rank 0 holds it for every rank, and the tasks
+        # of a job array share it, each writing only its own shard's results.
+        team.leader_does(lambda: held.enter_context(holding(config.root, "search folder", shared=bool(shard))))
+        return _search(config, executor, log if team.leader else (lambda line: None), progress, team,
+                       prepare_only, shard, quiet)
+
+
+def _search(config: LthConfig, executor: ExecutorSettings, log: Log, progress: Progress | None, team,
+            prepare_only: bool, shard: Shard | None, quiet: bool) -> dict:
     warnings: list[str] = []
     if shard:
         _require_prepared(config, shard)

@@ -5,14 +5,19 @@
 model and reload them (workload, classes, seed, epoch). The optimizer's state is never used: Keras
 saves it in the weights file of a compiled model, but every retraining resets the optimizer before
 training from the rewound weights (pipelines.train.warm), as the late-resetting protocol does,
-and the sidecar says so. Both files are written under temporary names and renamed, the sidecar
-last, so a sidecar always names complete weights.
+and the sidecar says so. Both files are written under temporary names unique to the writer and
+renamed, the sidecar last, so a sidecar always names complete weights.
+
+The weights are serialized into memory first and written with one plain file write: h5py writing
+straight to a full disk reports the failure only while closing the file, from a destructor whose
+exception is ignored, so `model.save_weights` returns normally and leaves a truncated file (or
+the process segfaults on exit). A plain write raises ENOSPC, naming the file, like any other.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
 from pipelines import atomic
@@ -26,17 +31,34 @@ def checkpoint_name(point) -> str:
     return f"epoch-{point:03d}" if isinstance(point, int) else point.checkpoint
 
 
-def save_checkpoint(model, folder: Path, point, metadata: dict) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def paths(folder: Path, point) -> tuple[Path, Path]:
+    """The checkpoint's weights file and its sidecar."""
     name = checkpoint_name(point)
-    weights = folder / f"{name}.weights.h5"
-    partial = folder / f".{name}.partial.weights.h5"
-    model.save_weights(str(partial))
-    os.replace(partial, weights)
-    atomic.write_json(folder / f"{name}.json", {**metadata, "checkpoint": name, "weights": weights.name,
+    return Path(folder) / f"{name}.weights.h5", Path(folder) / f"{name}.json"
+
+
+def save_checkpoint(model, folder: Path, point, metadata: dict) -> Path:
+    name = checkpoint_name(point)
+    weights, sidecar = paths(folder, point)
+    atomic.write_bytes(weights, weights_bytes(model))
+    atomic.write_json(sidecar, {**metadata, "checkpoint": name, "weights": weights.name,
                                                 "optimizer_state": "never used: retraining starts from a reset optimizer"})
     return weights
+
+
+def weights_bytes(model) -> bytes:
+    """The bytes `model.save_weights` would write to a `.weights.h5` file, made in memory. Keras 3
+    writes its weights store to a BytesIO as it does for `.keras` archives (its H5IOStore), through
+    the same state walk as `save_weights`; `load_weights` reads the file back as usual."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    try:
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    finally:
+        store.close()
+    return buffer.getvalue()
 
 
 def checkpoint_problem(folder: Path, point) -> str | None:

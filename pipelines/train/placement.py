@@ -19,6 +19,7 @@ import functools
 import os
 from dataclasses import dataclass
 
+from pipelines.capacity import THREADS_HELP
 from pipelines import backend
 from pipelines.backend import BACKENDS, DEFAULT as DEFAULT_BACKEND
 from pipelines.errors import UserInputError
@@ -60,7 +61,7 @@ class PlacementSpec:
     precision: str = setting("float32", "Mixed precision needs GPUs.", choices=lambda: PRECISIONS)
     jit: bool = setting(False, "XLA-compile TensorFlow's training step (GPUs; on JAX every step is).")
     threads: int | None = setting(None, "TensorFlow threads per job (default: all cores; multiprocessing and mpi: "
-                                        "cores / workers). JAX uses every core.")  # intra-op; inter-op is 2
+                                        f"cores / workers). JAX uses every core. {THREADS_HELP}")  # intra-op; inter-op is 2
 
     def validate(self) -> None:
         BACKENDS.entry(self.backend)

@@ -65,7 +65,8 @@ def loader(split: Split, spec: PipelineSpec):
     labels = tf.constant(split.labels, tf.int64)
 
     def load(i):
-        return decode_tf(tf.io.read_file(tf.gather(paths, i)), spec.image_size), tf.gather(labels, i)
+        path = tf.gather(paths, i)
+        return decode_tf(tf.io.read_file(path), spec.image_size, path), tf.gather(labels, i)
 
     return load
 
