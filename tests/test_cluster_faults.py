@@ -239,3 +239,20 @@ def test_two_searches_on_one_folder_one_refused_the_other_as_if_alone(tiny_data,
     tickets = json.loads(stdout.splitlines()[-1])["tickets"]
     assert [(t["job_id"], t["top1"], t["loss"]) for t in tickets] == \
            [(t["job_id"], t["top1"], t["loss"]) for t in alone["tickets"]]
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_dense_run_stops_the_search_with_the_stop_status_in_one_line(tiny_data, tmp_path):
+    out = tmp_path / "search"
+    search = start_search(tiny_data, out)
+    deadline = time.time() + 300
+    while not (out / "checkpoints" / "epoch-000.json").is_file():  # the dense run has begun
+        assert search.poll() is None and time.time() < deadline, search.communicate()
+        time.sleep(0.2)
+    search.send_signal(signal.SIGTERM)
+    _, stderr = search.communicate(timeout=120)
+    assert search.returncode == 3, stderr
+    assert stderr.strip().splitlines()[-1] == ("stopped by SIGTERM: what finished is kept; run the same command "
+                                               "again to continue")
+    assert "Traceback" not in stderr
+    assert all(not p.name.startswith(".") or p.name == LOCK_NAME for p in out.rglob("*"))
