@@ -89,6 +89,7 @@ def test_the_fingerprint_of_shards_is_their_manifest_digest(tmp_path):
 ])
 def test_a_worker_binds_one_of_the_gpus_the_job_was_given(monkeypatch, given, expected):
     monkeypatch.setattr(share, "list_gpus", lambda: [{"index": i} for i in range(8)])
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # bind_slot writes the environment: keep it to this test
     seen = []
     for index in range(3):
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", given)
@@ -101,6 +102,7 @@ def test_a_worker_binds_one_of_the_gpus_the_job_was_given(monkeypatch, given, ex
 
 def test_without_a_given_list_the_workers_share_the_node_gpus(monkeypatch):
     monkeypatch.setattr(share, "list_gpus", lambda: [{"index": 0}, {"index": 1}])
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     seen = []
     for index in range(3):  # each worker is a process of its own, started with the job's environment
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

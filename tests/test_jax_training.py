@@ -151,6 +151,7 @@ def test_the_training_core_on_jax_loads_no_tensorflow(core_on_jax):
 
 def test_workers_sharing_a_gpu_allocate_as_they_go(monkeypatch):
     monkeypatch.setattr(share, "list_gpus", lambda: [{"index": 0}])
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # bind_slot writes the environment: keep it to this test
     for name in ("CUDA_VISIBLE_DEVICES", *share.GROW_ON_SHARED_GPU):
         monkeypatch.delenv(name, raising=False)
     share.bind_slot(0, 1)  # alone on its GPU: the backends' own defaults
