@@ -119,8 +119,6 @@ def lth(search: dict, executor: str, workers: int, threads: int | None, out: Pat
         "workers": None if executor != "serial" else "applies to --executor multiprocessing, mpi or elephas",
         "spark_master": None if executor == "elephas" else "applies to --executor elephas",
     })
-    check_workers(workers if executor != "serial" else None)
-    check_threads(threads)
     writable_folder(out, "--out")
     chosen_shard = Shard.parse(shard) if shard else None
     if chosen_shard and prepare_only:
@@ -134,6 +132,8 @@ def lth(search: dict, executor: str, workers: int, threads: int | None, out: Pat
     else:
         runner, fit = ExecutorSettings(executor, workers), FitSettings(quiet=not is_verbose())
     config = search_config(search, out=str(out.resolve()), device=device, threads=threads, fit=fit)
+    check_workers(workers if executor != "serial" else None)  # this machine's bounds: after the search's own checks
+    check_threads(threads)
     source = open_source(search["data"])
     config.check_schedule(len(source.split("train")))
     runner.validate()
