@@ -21,6 +21,7 @@ DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
 CONTROL = "random init (control)"
 MATCHING = "sparsest matching ticket"
 SPARSITY = "sparsity (share of weights pruned)"
+REMAINING = "weights remaining (%, log scale)"
 
 
 def rewind_label(rewind) -> str:
@@ -120,20 +121,55 @@ def matching(summary: SearchSummary) -> list[dict] | None:
     return None if found is None else [{**m, "line": line_name(m)} for m in sorted(found, key=_order)]
 
 
+def _remaining(sparsity: float) -> float:
+    """The percentage of prunable weights a mask keeps: the papers' x axis (Frankle & Carbin 2019)."""
+    return round(100 * (1 - sparsity), 9)  # 20.0 for 0.8, not 19.999999999999996
+
+
+def _remaining_axis(points: list[float]) -> dict:
+    """A log axis of weights remaining, from 100% on the left down to the sparsest point, that fits
+    the points with half a decade of room at the sparse end (one point gets an axis around it)."""
+    import math
+
+    low = min([p for p in points if p > 0] or [1.0])
+    return {"title": {"text": REMAINING}, "type": "log",
+            "range": [math.log10(100) + 0.05, math.log10(low) - 0.15]}
+
+
 def tickets(summary: SearchSummary, title: str) -> dict:
-    """Top-1 against actual sparsity: a line per rewind point and retraining mode, one for the random-init
-    control, dense as a dashed line; a star on the sparsest ticket of each line that matches dense."""
-    traces = [_line(name, points, line={"dash": "dot"} if name == CONTROL else {})
-              for name, points in _grouped(_points(summary))]
+    """Top-1 against the weights remaining (log axis, dense on the left), as the papers draw it: a line
+    per rewind point and retraining mode, one for the random-init control, error bars over replicates,
+    dense as a dashed line; a star on the sparsest ticket of each line that matches dense."""
+    points = [{**p, "x": _remaining(p["x"])} for p in _points(summary)]
+    traces = [_line(name, group, line={"dash": "dot"} if name == CONTROL else {})
+              for name, group in _grouped(points)]
     stars = matching(summary)
     if stars:
         traces.append({"type": "scatter", "mode": "markers", "name": MATCHING,
-                       "x": [m["actual_sparsity"] for m in stars], "y": [m["top1_mean"] for m in stars],
+                       "x": [_remaining(m["actual_sparsity"]) for m in stars], "y": [m["top1_mean"] for m in stars],
                        "text": [f"{m['line']}: {m['mask_id']}" for m in stars],
-                       "hovertemplate": "%{text}<br>sparsity %{x:.3f}, top-1 %{y:.3f}<extra></extra>",
+                       "hovertemplate": "%{text}<br>%{x:.1f}% of weights, top-1 %{y:.3f}<extra></extra>",
                        "marker": {"symbol": "star", "size": 16, "color": "#f2b701",
                                   "line": {"width": 1, "color": "#333"}}})
-    return {"data": traces, "layout": figure_layout(title, SPARSITY, "top-1 accuracy", **_dense_reference(summary))}
+    return {"data": traces, "layout": figure_layout(title, REMAINING, "top-1 accuracy",
+                                                    xaxis=_remaining_axis([p["x"] for p in points]),
+                                                    **_dense_reference(summary))}
+
+
+def early_stopping(summary: SearchSummary, search: str) -> dict | None:
+    """The early-stopping iteration (the step of best validation top-1, mean over replicates) against
+    the weights remaining, ticket lines against the control's (Frankle & Carbin 2019, figure 1).
+    None where no ticket recorded one (a summary from before the curves, or Elephas fits)."""
+    rows = [r for r in summary.get("aggregate") or [] if r.get("early_stop_step_mean") is not None]
+    if not rows:
+        return None
+    points = [{**r, "x": _remaining(r["actual_sparsity"]), "y": r["early_stop_step_mean"],
+               "sd": _sd(r["early_stop_step_sd"], r["n"])} for r in rows]
+    traces = [_line(name, group, line={"dash": "dot"} if name == CONTROL else {})
+              for name, group in _grouped(points)]
+    return {"data": traces, "layout": figure_layout(
+        f"{search}: early-stopping iteration against weights remaining", REMAINING,
+        "early-stopping iteration (steps of its training)", xaxis=_remaining_axis([p["x"] for p in points]))}
 
 
 def retrain_modes(summary: SearchSummary, search: str) -> dict | None:

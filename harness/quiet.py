@@ -9,11 +9,9 @@ for the duration of the import.
 
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 
-from pipelines.stderr import native_stderr_muted
+from pipelines.stderr import QUIET_ENV, load_tensorflow, native_stderr_muted, quiet_python_logs
 
 _verbose = False
 
@@ -26,12 +24,12 @@ def silence(verbose: bool) -> None:
     global _verbose
     _verbose = verbose
     if verbose:
+        os.environ.pop(QUIET_ENV, None)
         return
+    os.environ[QUIET_ENV] = "1"  # the processes this command starts are as quiet (pipelines.stderr.quiet_worker)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    warnings.filterwarnings("ignore")
-    for name in ("tensorflow", "absl", "keras", "jax", "py4j", "pyspark", "h5py"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_python_logs()
 
 
 def preload_keras() -> None:
@@ -43,31 +41,15 @@ def preload_keras() -> None:
         import keras  # noqa: F401
 
         if backend.active() == "tensorflow":
-            _import_tensorflow()
+            load_tensorflow(quiet=not _verbose)
         _quiet_absl()
 
 
 def preload_tensorflow() -> None:
     """Import TensorFlow now, quietly, where it is installed: for a command that trains no model but
     may read or write through tf.data and TFRecords (the data and preprocessing variants)."""
-    from pipelines.backend import tensorflow_installed
-
-    with native_stderr_muted(active=not _verbose):
-        if tensorflow_installed():  # imports it
-            _import_tensorflow()
-            _quiet_absl()
-
-
-def _import_tensorflow() -> None:
-    """Import TensorFlow and have it look for GPUs now: CUDA's initialization logs through absl
-    (a failed `cuInit` on a machine without a GPU, say), deaf to TF_CPP_MIN_LOG_LEVEL, and would
-    otherwise do so at the first tf.data op, outside any muting. Listing devices configures none, so
-    logical devices can still be set afterwards."""
-    import tensorflow as tf
-
-    if not _verbose:
-        tf.get_logger().setLevel(logging.ERROR)
-    tf.config.list_physical_devices("GPU")
+    if load_tensorflow(quiet=not _verbose):
+        _quiet_absl()
 
 
 def _quiet_absl() -> None:

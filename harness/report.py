@@ -24,8 +24,8 @@ from harness.results import Skipped, Unreadable, read_json
 from harness.rows import summarize
 from pipelines import atomic
 from pipelines.errors import UserInputError
-from pipelines.lth.allocation import KINDS, kernel_kind, network_position
 from pipelines.lth.layout import SearchFolder
+from pipelines.train.models.kinds import KINDS
 
 ASV_SITE = PROJECT_ROOT / "reports" / "asv" / "index.html"  # html_dir in asv.conf.json
 
@@ -77,19 +77,20 @@ def build_sections(records: list[RunRecord], searches: list[dict], baseline: str
 
 
 def lth_section(search: dict) -> dict:
-    """What the page shows of one LTH search; the retraining-modes and stability charts are None for a
-    search without those runs, and `matching` None for one from before replicates."""
+    """What the page shows of one LTH search; the early-stopping, retraining-modes and stability charts
+    are None for a search without those runs, and `matching` None for one from before replicates."""
     summary, folder = search["summary"], Path(search["path"])
     return {"search": search, "chart": lth_charts.tickets(summary, search["title"]),
             "matching": lth_charts.matching(summary), "modes": lth_charts.retrain_modes(summary, folder.name),
+            "early_stopping": lth_charts.early_stopping(summary, folder.name),
             "stability": lth_charts.stability(summary, folder.name), "masks": mask_sparsity(folder)}
 
 
 def mask_sparsity(search: Path) -> dict:
     """The sparsity of each mask of a search by layer kind and by layer, from the reports beside its
-    masks. Reports written before the kinds were recorded give each layer's kind from its path and
-    no per-kind figures; a report that does not read back, or holds no per-layer sparsity, is named
-    in `unreadable` and left out."""
+    masks, the layers in network order. Reports written before the kinds and the order were recorded
+    give no kind (shown as a dash) and no per-kind figures, their layers after the others by name; a
+    report that does not read back, or holds no per-layer sparsity, is named in `unreadable` and left out."""
     masks, unreadable = [], []
     pattern = SearchFolder(search).mask_report("*")
     for path in sorted(pattern.parent.glob(pattern.name)):
@@ -102,15 +103,14 @@ def mask_sparsity(search: Path) -> dict:
             unreadable.append(f"{path.name} (no per-layer sparsity)")
             continue
         masks.append(_mask_row(path.stem, report))
-    layers = sorted({name for mask in masks for name in mask["per_layer"]}, key=network_position)
-    kinds = {name: kernel_kind(name) for name in layers}
-    for mask in masks:
-        kinds.update(mask["layer_kinds"])
+    ordered = [name for mask in masks for name in mask["layer_order"]]
+    layers = list(dict.fromkeys(ordered + sorted({name for mask in masks for name in mask["per_layer"]})))
+    kinds = {name: kind for mask in masks for name, kind in mask["layer_kinds"].items()}
     return {"masks": masks, "unreadable": unreadable,
             "kinds": [{"kind": kind, "share": next((m["kind_share"][kind] for m in masks if kind in m["kind_share"]), None),
                        "sparsity": [m["kind_sparsity"].get(kind) for m in masks]}
                       for kind in KINDS if kind in kinds.values()],
-            "layers": [{"name": name, "kind": kinds[name], "sparsity": [m["per_layer"].get(name) for m in masks]}
+            "layers": [{"name": name, "kind": kinds.get(name), "sparsity": [m["per_layer"].get(name) for m in masks]}
                        for name in layers]}
 
 
@@ -126,6 +126,7 @@ def _mask_row(mask_id: str, report: dict) -> dict:
     kind_figures = {kind: figures for kind, figures in per_kind.items() if isinstance(figures, dict)}
     weights = number(report.get("weights"))
     layer_kinds = report.get("layer_kinds") if isinstance(report.get("layer_kinds"), dict) else {}
+    order = report.get("layer_order") if isinstance(report.get("layer_order"), list) else []
     keep_dense = report.get("keep_dense")
     return {
         "id": mask_id, "scope": text(report.get("scope")), "sparsity_over": text(report.get("sparsity_over")),
@@ -135,6 +136,7 @@ def _mask_row(mask_id: str, report: dict) -> dict:
         "collapsed": len(report["collapsed_layers"]) if isinstance(report.get("collapsed_layers"), list) else None,
         "per_layer": {str(name): number(value) for name, value in report["per_layer"].items()},
         "layer_kinds": {str(name): kind for name, kind in layer_kinds.items() if kind in KINDS},
+        "layer_order": [name for name in order if isinstance(name, str) and name in report["per_layer"]],
         "kind_sparsity": {kind: number(figures.get("sparsity")) for kind, figures in kind_figures.items()},
         "kind_share": {kind: number(figures.get("weights")) / weights for kind, figures in kind_figures.items()
                        if weights and number(figures.get("weights")) is not None},

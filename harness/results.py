@@ -180,8 +180,9 @@ def _unfinished(search: Path) -> Skipped:
 def _read_search(path: Path) -> dict:
     summary = _shaped(path, SearchSummary, "an LTH summary")
     config = _shaped(path.parent / SETTINGS, JsonObject, "an LTH run.json")
-    title = (f"{path.parent.name}: top-1 against sparsity ({config.get('workload')}, "
-             f"{config.get('epochs')} dense epochs)")
+    model = summary.get("model")  # a summary from before --model has none: its workload's MobileNetV2
+    network = f"{model} on {config.get('workload')}" if isinstance(model, str) else config.get("workload")
+    title = f"{path.parent.name}: top-1 against weights remaining ({network}, {config.get('epochs')} dense epochs)"
     return {"title": title, "path": str(path.parent), "summary": summary}
 
 

@@ -29,8 +29,8 @@ from pipelines.engines import EngineSettings
 from pipelines.backend import DEFAULT as DEFAULT_BACKEND
 from pipelines.errors import UserInputError
 from pipelines.settings import setting
-from pipelines.lth.masks import MaskSpec, compute_masks
-from pipelines.train.model import build_model, kernel_values
+from pipelines.lth.masks import MaskSpec, model_masks
+from pipelines.train.model import build_model
 from pipelines.train.placement import DEVICES, PlacementSpec, place
 from pipelines.train.recipe_schedule import ScheduleLength
 from pipelines.train.trainer import TrainSetup
@@ -218,7 +218,7 @@ def _pricing_masks(setup: TrainSetup) -> dict:
     """The mask the masked variants hold: 80% of each layer's initial weights, by magnitude."""
     with setup.placement.strategy.scope():
         model = build_model(setup.workload, setup.num_classes, setup.seed, setup.placement.spec.precision)
-    return compute_masks(kernel_values(model), MaskSpec("layer", sparsity=0.8))
+    return model_masks(model, MaskSpec("layer", sparsity=0.8))
 
 
 def _record(variant: Variant, settings: RunSettings, context: RunContext, started_at: float, train_images: int,

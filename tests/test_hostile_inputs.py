@@ -62,7 +62,7 @@ CASES = [
     (["lth", "--data", "{data}", *SMOKE, "--lr", "-0.1", "--out", "{out}"], "--lr"),
     (["lth", "--data", "{data}", *SMOKE, "--lr", "inf", "--out", "{out}"], "--lr"),
     (["lth", "--data", "{data}", *SMOKE, "--lr-schedule", "linear", "--out", "{out}"], "--lr-schedule"),
-    (["lth", "--data", "{data}", *SMOKE, "--optimizer", "adam", "--out", "{out}"], "--optimizer"),
+    (["lth", "--data", "{data}", *SMOKE, "--optimizer", "lamb", "--out", "{out}"], "--optimizer"),
     (["lth", "--data", "{data}", *SMOKE, "--lr-schedule", "step", "--milestones", "4", "--epochs", "4",
       "--rewind", "0", "--out", "{out}"], "--milestones"),
     (["lth", "--data", "{data}", *SMOKE, "--lr-schedule", "step", "--milestones", "2,1", "--out", "{out}"],

@@ -27,7 +27,7 @@ CORE = """
 import json, sys, tempfile
 import numpy as np
 from pipelines.data.shards import open_source
-from pipelines.lth.masks import MaskSpec, compute_masks
+from pipelines.lth.masks import MaskSpec, model_masks
 from pipelines.train import checkpoints
 from pipelines.train.masking import masked_nonzero_count
 from pipelines.train.model import build_model, kernel_values
@@ -46,7 +46,7 @@ folder, trained = tempfile.mkdtemp(), tempfile.mkdtemp()
 with placement.strategy.scope():
     initial = build_model(SMOKE, setup.num_classes, seed=3)
 checkpoints.save_checkpoint(initial, folder, 0, {})
-x, y = (compute_masks(kernel_values(initial), MaskSpec("layer", s)) for s in (0.5, 0.8))
+x, y = (model_masks(initial, MaskSpec("layer", s)) for s in (0.5, 0.8))
 rewound = lambda model: checkpoints.load_checkpoint(model, folder, 0)
 facts = {"placement": placement.describe(), "global_batch": setup.global_batch}
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.data.shards import open_source
 from pipelines.errors import UserInputError
-from pipelines.lth.masks import MaskSpec, compute_masks
+from pipelines.lth.masks import MaskSpec, model_masks
 from pipelines.train.masking import masked_nonzero_count
 from pipelines.train.model import build_model, kernel_values
 from pipelines.train.placement import PlacementSpec, place
@@ -97,7 +97,7 @@ def test_weight_decay_leaves_masked_weights_exactly_zero_while_the_rest_train(ma
     """Decay applies to every kernel, masked ones included (w -= lr * wd * w), and 0 stays 0; the
     rates test above shows it applied, step by step."""
     model = build_model(SMOKE, 3, seed=1)
-    masks = compute_masks(kernel_values(model), MaskSpec("layer", 0.7))
+    masks = model_masks(model, MaskSpec("layer", 0.7))
     compile_model(model, Recipe(learning_rate=0.01, weight_decay=0.5, label_smoothing=0.1), ScheduleLength(1, 4),
                   masks=masks, masking=masking)
     assert float(model.optimizer.weight_decay) == 0.5
@@ -112,7 +112,7 @@ def test_weight_decay_leaves_masked_weights_exactly_zero_while_the_rest_train(ma
 def test_a_ticket_starts_at_its_rewind_step_and_trains_the_steps_that_remain_built_or_kept(tiny_data):
     setup = TrainSetup(source=open_source(str(tiny_data)), workload=SMOKE, placement=place(PlacementSpec()), epochs=3)
     model = build_model(SMOKE, setup.num_classes, seed=2)
-    masks = compute_masks(kernel_values(model), MaskSpec("layer", 0.5))
+    masks = model_masks(model, MaskSpec("layer", 0.5))
     built = ticket_model(setup, masks, "gradient", seed=2, start_step=3)  # mid-epoch: epochs of 2 steps
     assert int(built.optimizer.iterations.numpy()) == 3 and setup.steps_per_epoch == 2
     setup.fit_steps(built, setup.total_steps - 3)  # one whole epoch, then one step of the next

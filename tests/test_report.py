@@ -101,7 +101,7 @@ def test_report_sections_from_records_and_searches(tmp_path):
     assert sweep["sweep-mp efficiency"]["y"] == pytest.approx([72 / 40 / 2, 130 / 40 / 4], rel=0.01)
     lines = {trace["name"]: trace for trace in specs["lth-1"]["data"]}
     assert list(lines) == ["rewind to epoch 0", "rewind to epoch 1", "random init (control)"]
-    assert lines["rewind to epoch 0"]["x"] == [0.5, 0.8] and lines["rewind to epoch 0"]["y"] == [0.85, 0.63]
+    assert lines["rewind to epoch 0"]["x"] == [20.0, 50.0] and lines["rewind to epoch 0"]["y"] == [0.63, 0.85]  # % kept
     timelines = [spec for target, spec in specs.items() if target.startswith("timeline-")]
     assert len(timelines) == len(sample_records())
     gpu_lines = [t["name"] for spec in timelines for t in spec["data"] if t["name"].startswith("GPU")]
@@ -206,9 +206,10 @@ def test_each_search_shows_the_sparsity_of_its_masks_by_kind_and_layer_old_repor
     rng = np.random.default_rng(0)
     weights = {"Conv1/kernel": rng.normal(size=(3, 3, 3, 8)), "block_2_depthwise/kernel": rng.normal(size=(3, 3, 8, 1)),
                "block_10_project/kernel": rng.normal(size=(1, 1, 8, 16)), "predictions/kernel": rng.normal(size=(16, 4))}
+    kinds = dict(zip(weights, ("stem", "depthwise", "pointwise", "classifier")))
     spec = MaskSpec("erk", 0.5, keep_dense=("depthwise",))
     (search / "masks" / f"{spec.mask_id}.json").write_text(
-        json.dumps({"mask_id": spec.mask_id, **sparsity_report(compute_masks(weights, spec), spec)}))
+        json.dumps({"mask_id": spec.mask_id, **sparsity_report(compute_masks(weights, kinds, spec), kinds, spec)}))
     old = {"weights": 100, "pruned": 50, "sparsity": 0.5, "collapsed_layers": [],  # written before kinds were recorded
            "per_layer": {"Conv1/kernel": 0.25, "block_10_project/kernel": 0.5, HOSTILE: 0.75}}
     # 480 weights: the stem 216, the depthwise kernel 72 (15%), the pointwise 128, the classifier 64.
@@ -230,5 +231,7 @@ def test_each_search_shows_the_sparsity_of_its_masks_by_kind_and_layer_old_repor
     assert rows[:4] == [("Conv1/kernel", "stem"), ("block_2_depthwise/kernel", "depthwise"),
                         ("block_10_project/kernel", "pointwise"), ("predictions/kernel", "classifier")]
     assert re.search(r"<td>block_10_project/kernel</td><td>pointwise</td>\s*<td class=\"num\">[0-9.]+</td>"
-                     r"<td class=\"num\">0.500</td>", layers)  # the old report's layers, their kind from the path
+                     r"<td class=\"num\">0.500</td>", layers)  # the old report's layers, known from the new one
+    assert rows[-1][0] != HOSTILE and re.search(r"</td><td>&ndash;</td>\s*<td class=\"num\">&ndash;</td>"
+                                                r"<td class=\"num\">0.750</td>", layers)  # only the old report's: no kind
     assert "Mask reports left out (unreadable): layer-s0.5000.json (not JSON" in section

@@ -9,7 +9,9 @@ import pytest
 
 from browser import BrowserMissing, console_errors, tools
 from harness.report import write_report
+from harness.results import read_results
 from records import sample_records
+from test_report_lth import replicated_summary, write_search
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "reports" / "browser-check.png"
 
@@ -46,7 +48,12 @@ def test_alert_is_reported(tmp_path):
 
 @pytest.mark.slow  # about 10 s: plotly.js inlined, two dozen charts drawn, a 1400 px wide full-page screenshot
 def test_report_has_no_console_errors(tmp_path):
-    page = write_report(sample_records(), tmp_path / "report.html")
+    """Run records and a search with every lottery-ticket chart: tickets and early stopping against the
+    weights remaining (log axes), retraining modes, stability."""
+    write_search(tmp_path / "searches" / "lth-full", replicated_summary(("weight", "lr")))
+    searches = read_results(tmp_path / "searches").searches
+    page = write_report(sample_records(), tmp_path / "report.html", searches=searches)
+    assert 'id="lth-early-stop-1"' in page.read_text()
     assert "escaped-failure" in page.read_text()  # the hostile strings are on the page, escaped
     errors = errors_in(page, SCREENSHOT)
     assert errors == [], "\n".join(errors)

@@ -32,9 +32,11 @@ def replicated_summary(modes=("weight",), n=3, stability=True) -> dict:
     for (mask, sparsity), (rewind, step), mode in itertools.product(MASKS, REWINDS, modes):
         top1, sd = ticket_mean(mode, rewind, step, sparsity)
         aggregate.append({"mask_id": mask, "actual_sparsity": sparsity, "rewind": rewind, "rewind_step": step,
-                          "mode": mode, "control": False, "n": n, "top1_mean": top1, "top1_sd": sd if n > 1 else 0.0})
+                          "mode": mode, "control": False, "n": n, "top1_mean": top1, "top1_sd": sd if n > 1 else 0.0,
+                          "early_stop_step_mean": early_stop(sparsity, False), "early_stop_step_sd": 10.0})
     aggregate += [{"mask_id": mask, "actual_sparsity": sparsity, "rewind": None, "rewind_step": None, "mode": None,
-                   "control": True, "n": n, "top1_mean": 0.5 - sparsity / 10, "top1_sd": 0.02 if n > 1 else 0.0}
+                   "control": True, "n": n, "top1_mean": 0.5 - sparsity / 10, "top1_sd": 0.02 if n > 1 else 0.0,
+                   "early_stop_step_mean": early_stop(sparsity, True), "early_stop_step_sd": 20.0}
                   for mask, sparsity in MASKS]
     dense = {**DENSE_MEAN, "n": n, "top1_sd": DENSE_MEAN["top1_sd"] if n > 1 else 0.0}
     for row in aggregate:
@@ -61,6 +63,11 @@ def replicated_summary(modes=("weight",), n=3, stability=True) -> dict:
     return summary
 
 
+def early_stop(sparsity, control):
+    """Tickets learn faster the sparser they are (to a point), controls slower: Frankle & Carbin's figure 1."""
+    return 1000 + (1000 if control else -500) * sparsity
+
+
 def barrier(sparsity, step):
     """Sparser networks are less stable, later rewind points more: as Frankle et al. found."""
     return round(0.3 * sparsity + 0.1 - step / 1e4, 4)
@@ -79,19 +86,43 @@ def test_tickets_are_replicate_means_with_sd_error_bars_ordered_by_rewind_step_a
     lines = by_name(figure)
     for (rewind, step), name in zip(sorted(REWINDS, key=lambda r: r[1]), names):
         means = [ticket_mean("weight", rewind, step, sparsity) for _, sparsity in MASKS]
-        assert lines[name]["x"] == [0.5, 0.8] and lines[name]["y"] == [top1 for top1, _ in means]
-        assert lines[name]["error_y"]["array"] == [sd for _, sd in means]
+        # the weights remaining, as a percentage, in order of x: 20% (sparsity 0.8), then 50%
+        assert lines[name]["x"] == [20, 50] and lines[name]["y"] == [top1 for top1, _ in means][::-1]
+        assert lines[name]["error_y"]["array"] == [sd for _, sd in means][::-1]
+    axis = figure["layout"]["xaxis"]
+    assert axis["type"] == "log" and axis["range"][0] > 2 > 1.3 > axis["range"][1] > 1  # 100% left, 20% inside
     assert lines["random init (control)"]["error_y"]["array"] == [0.02, 0.02]
     star = lines["sparsest matching ticket"]
     assert len(summary["matching"]) == 3 and star["marker"]["symbol"] == "star"
     in_order = sorted(summary["matching"], key=lambda m: m["rewind_step"])
-    assert star["x"] == [m["actual_sparsity"] for m in in_order] == [0.5, 0.5, 0.5]
+    assert star["x"] == [100 * (1 - m["actual_sparsity"]) for m in in_order] == [50, 50, 50]
     assert star["y"] == [m["top1_mean"] for m in in_order]
     assert star["text"][0] == f"rewind to epoch 2: {HOSTILE}"  # escaped on the page as all chart JSON
     band, line = figure["layout"]["shapes"]
     assert (band["type"], band["y0"], band["y1"]) == ("rect", pytest.approx(0.952), pytest.approx(0.964))
     assert line["y0"] == line["y1"] == 0.958
     assert figure["layout"]["annotations"][0]["text"] == "dense 0.958 ± 0.006 (3 seeds)"
+
+
+def test_one_sparsity_gets_an_axis_that_fits_it():
+    summary = replicated_summary()
+    summary["aggregate"] = [row for row in summary["aggregate"] if row["actual_sparsity"] == 0.8]
+    left, right = lth_charts.tickets(summary, "search")["layout"]["xaxis"]["range"]
+    low, high = 10 ** right, 10 ** left  # a reversed log axis: dense (100%) on the left
+    assert 10 < low < 20 and 100 < high < 120  # around the one point at 20%, not 0 to 170% as a linear autorange
+
+
+def test_the_early_stopping_iteration_is_drawn_against_the_weights_remaining_ticket_and_control():
+    figure = lth_charts.early_stopping(replicated_summary(), "search")
+    lines = by_name(figure)
+    assert list(lines) == ["rewind to epoch 2", "rewind to 500it", "rewind to epoch 10", "random init (control)"]
+    assert lines["rewind to epoch 2"]["y"] == [600, 750] and lines["random init (control)"]["y"] == [1800, 1500]
+    assert lines["random init (control)"]["error_y"]["array"] == [20.0, 20.0]
+    assert figure["layout"]["xaxis"]["type"] == "log"
+    old = replicated_summary()
+    for row in old["aggregate"]:
+        del row["early_stop_step_mean"], row["early_stop_step_sd"]
+    assert lth_charts.early_stopping(old, "search") is None  # a summary from before the curves
 
 
 def test_one_replicate_draws_no_error_bars_and_no_band():
@@ -164,9 +195,9 @@ def test_an_old_summary_keeps_its_chart_and_gains_nothing(tmp_path):
                        {"control": True, "rewind": 0, "actual_sparsity": 0.5, "top1": 0.6}]}
     figure = lth_charts.tickets(old, "old")
     assert figure["data"] == [
-        {"type": "scatter", "mode": "lines+markers", "name": "rewind to epoch 0", "x": [0.8], "y": [0.7], "line": {}},
-        {"type": "scatter", "mode": "lines+markers", "name": "rewind to epoch 1", "x": [0.5], "y": [0.8], "line": {}},
-        {"type": "scatter", "mode": "lines+markers", "name": "random init (control)", "x": [0.5], "y": [0.6],
+        {"type": "scatter", "mode": "lines+markers", "name": "rewind to epoch 0", "x": [20.0], "y": [0.7], "line": {}},
+        {"type": "scatter", "mode": "lines+markers", "name": "rewind to epoch 1", "x": [50.0], "y": [0.8], "line": {}},
+        {"type": "scatter", "mode": "lines+markers", "name": "random init (control)", "x": [50.0], "y": [0.6],
          "line": {"dash": "dot"}}]
     assert [s["type"] for s in figure["layout"]["shapes"]] == ["line"]
     assert figure["layout"]["annotations"][0]["text"] == "dense 0.885"
@@ -181,7 +212,7 @@ def test_an_old_summary_keeps_its_chart_and_gains_nothing(tmp_path):
 
 
 def write_search(folder, summary):
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps({"workload": "smoke", "epochs": 12}))
     (folder / "summary.json").write_text(json.dumps(summary))
 
@@ -193,7 +224,7 @@ def test_the_page_shows_every_lth_chart_and_the_matching_tickets_escaped(tmp_pat
     assert [Path(s["path"]).name for s in searches] == ["lth-full", "lth-unmatched"]
     page = render([], searches=searches)
     specs = chart_specs(page)
-    assert list(specs) == ["lth-1", "lth-modes-1", "lth-stability-1", "lth-2"]
+    assert list(specs) == ["lth-1", "lth-early-stop-1", "lth-modes-1", "lth-stability-1", "lth-2", "lth-early-stop-2"]
     assert HOSTILE not in page
     first = page.split('<section id="lottery-tickets">')[1].split("lth-2")[0]
     assert "(replicate 0; mean of 3 replicate(s)\n0.958 &plusmn; 0.006); 60 tickets." in first

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipelines.train.masking import masked_nonzero_count
-from pipelines.lth.masks import MaskSpec, compute_masks
+from pipelines.lth.masks import MaskSpec, model_masks
 from pipelines.train.model import kernel_values
 from pipelines.train import checkpoints
 from pipelines.train.model import build_model
@@ -59,7 +59,7 @@ def test_checkpoints_at_the_grid_in_epochs_or_steps_and_rewinding_restores_them(
 @pytest.mark.parametrize("masking", ["gradient", "constraint"])
 def test_masked_weights_stay_zero_while_the_rest_train(masking):
     model = build_model(SMOKE, 3, seed=1)
-    masks = compute_masks(kernel_values(model), MaskSpec("layer", 0.7))
+    masks = model_masks(model, MaskSpec("layer", 0.7))
     compile_model(model, SMOKE.recipe, ScheduleLength(1, 4), masks=masks, masking=masking)
     before = kernel_values(model)
     assert masked_nonzero_count(model, masks) == 0

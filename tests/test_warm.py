@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from pipelines.data.shards import open_source
-from pipelines.lth.masks import MaskSpec, compute_masks
+from pipelines.lth.masks import MaskSpec, model_masks
 from pipelines.train import checkpoints
 from pipelines.train.masking import masked_nonzero_count
-from pipelines.train.model import build_model, kernel_values
+from pipelines.train.model import build_model
 from pipelines.train.placement import PlacementSpec, place
 from pipelines.train.trainer import TrainSetup
 from pipelines.train.warm import ticket_model
@@ -51,8 +51,7 @@ def rewind_point(setup, tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints")
     model = build_model(SMOKE, setup.num_classes, seed=3)
     checkpoints.save_checkpoint(model, folder, 0, {})
-    weights = kernel_values(model)
-    return folder, compute_masks(weights, MaskSpec("layer", 0.5)), compute_masks(weights, MaskSpec("layer", 0.8))
+    return folder, model_masks(model, MaskSpec("layer", 0.5)), model_masks(model, MaskSpec("layer", 0.8))
 
 
 def rewound(folder, epoch):

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from harness.cli.fields import LiveChoice, field_option, options
-from harness.cli.options import command_options, given, placement_flags, refuse_inapplicable, start_keras
+from harness.cli.options import check_model, command_options, given, placement_flags, refuse_inapplicable, start_keras
 from harness.cli.output import emit_json, progress, stderr, stdout
 from harness.cli.recipe import PARAMETERS as RECIPE_PARAMETERS, recipe_options
 from harness.slurm import refuse_control_characters
@@ -29,12 +29,15 @@ from pipelines.train.workloads import get_workload
 _SEARCH = {  # LthConfig field: its option
     "data": field_option(LthConfig, "data", type=click.Path(path_type=Path)),
     "workload": field_option(LthConfig, "workload"),
+    "model": field_option(LthConfig, "model"),
     "epochs": field_option(LthConfig, "epochs"),
     "rewinds": field_option(LthConfig, "rewinds", "--rewind"),
     "sparsities": field_option(LthConfig, "sparsities", "--sparsity"),
     "scope": field_option(LthConfig, "scope"),
     "seed": field_option(LthConfig, "seed"),
     "thresholds": field_option(LthConfig, "thresholds", "--threshold"),
+    "prune_rates": field_option(LthConfig, "prune_rates", "--prune-rate"),
+    "rounds": field_option(LthConfig, "rounds"),
     "schedule": field_option(LthConfig, "schedule"),
     "control": click.option("--control", type=click.Choice(["none", "random"]), default="none", show_default=True,
                             help="random: also train each mask from a fresh random initialization."),
@@ -74,7 +77,9 @@ def search_config(search: dict, *, out: str, device: str, threads: int | None = 
     refuse_inapplicable({"sparsity_over": None if search["keep_dense"] else "applies with --keep-dense"})
     values = {**{name: search[name] for name in _SEARCH}, "data": str(Path(search["data"]).resolve()),
               "control": search["control"] == "random",
-              "sparsities": () if search["thresholds"] and not given("sparsities") else search["sparsities"]}
+              "epochs": search["epochs"] if given("epochs") else get_workload(search["workload"]).epochs,
+              "sparsities": () if (search["thresholds"] or search["prune_rates"]) and not given("sparsities")
+              else search["sparsities"]}
     config = LthConfig(**values, out=out, recipe=_recipe(search["workload"], search["recipe"]),
                        placement=PlacementSpec(device=device, threads=threads, **search["placement"]), fit=fit)
     config.validate()
@@ -145,6 +150,7 @@ def lth(search: dict, executor: str, workers: int, threads: int | None, out: Pat
 
     # after Keras: it may import TensorFlow
     online.check(config.pipeline, source.split("train"), config.training_workload.batch_size)
+    check_model(config.training_workload, len(source.classes))
     from pipelines.lth.search import search as run_search
 
     with progress("tickets", "jobs") if team.leader else contextlib.nullcontext() as report:
@@ -198,7 +204,7 @@ def lth_arguments(config: LthConfig) -> str:
 
 def _search_values(config: LthConfig):
     """(parameter name, value, default) of each option that shapes `config`'s search."""
-    defaults = LthConfig(out=config.out, **({"sparsities": ()} if config.thresholds else {}))  # as thresholds drop them
+    defaults = LthConfig(out=config.out, **({"sparsities": ()} if config.thresholds or config.prune_rates else {}))  # as they drop them
     yield from ((name, getattr(config, name), getattr(defaults, name)) for name in _SEARCH)
     yield from ((name, getattr(config.placement, name), getattr(defaults.placement, name)) for name in _PLACEMENT)
     recipe, own = config.training_workload.recipe, get_workload(config.workload).recipe  # after --workload's checks

@@ -50,6 +50,15 @@ def start_keras(spec: PlacementSpec) -> None:
     preload_tensorflow()
 
 
+def check_model(workload, data_classes: int) -> None:
+    """Build a user's own network once (`--model package.module:function`) and refuse it in one line
+    if it cannot be trained, before any work starts; the registered networks are known to build."""
+    if ":" in workload.model:
+        from pipelines.train.model import build_model
+
+        build_model(workload, workload.classes_for(data_classes), seed=0)
+
+
 def placement_flags(func):
     """--backend, --logical-devices, --precision and --jit, passed on as `placement_flags` (a dict)."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from harness.cli.fields import field_option, options
-from harness.cli.options import command_options, placement_flags, refuse_inapplicable, start_keras
+from harness.cli.options import check_model, command_options, placement_flags, refuse_inapplicable, start_keras
 from harness.quiet import preload_tensorflow
 from harness.runner import RunSettings
 from pipelines.lth.config import LthConfig
@@ -19,17 +19,28 @@ from harness.cli.recipe import PARAMETERS as RECIPE_PARAMETERS, recipe_options
 @command_options
 def variants(as_json: bool):
     """List the variants that `harness run` measures, with the Keras backends each takes (`--backend`;
-    a dash: the variant trains no model)."""
+    a dash: the variant trains no model), then the networks (`--model`) and workloads (`--workload`)."""
     from harness.variants import catalogue
+    from pipelines.train.models import MODELS
+    from pipelines.train.workloads import WORKLOADS
 
     variants = catalogue()
     if as_json:
-        emit_json({"variants": [v.as_dict() for v in variants.values()]})
+        emit_json({"variants": [v.as_dict() for v in variants.values()],
+                   "models": [{"name": e.name, "summary": e.summary, "source": e.value.source} for e in MODELS.entries()],
+                   "workloads": [{"name": e.name, "summary": e.summary, "model": e.value.model}
+                                 for e in WORKLOADS.entries()]})
         return
     backends = {name: ", ".join(v.backends) or "-" for name, v in variants.items()}
     width, backends_width = max(map(len, variants)), max(map(len, backends.values()))
     for v in variants.values():
         click.echo(f"{v.name:<{width}}  {backends[v.name]:<{backends_width}}  {v.summary}")
+    for title, registry in (("models (--model; or your own package.module:function)", MODELS),
+                            ("workloads (--workload: a model, its input size and recipe)", WORKLOADS)):
+        click.echo(f"\n{title}")
+        width = max(map(len, registry))
+        for entry in registry.entries():
+            click.echo(f"{entry.name:<{width}}  {entry.summary}")
 
 
 @click.command()
@@ -37,6 +48,7 @@ def variants(as_json: bool):
 @field_option(LthConfig, "data", type=click.Path(path_type=Path),
               help="ImageNet-layout folder, or the output of `harness data preprocess` for *-offline.")
 @field_option(LthConfig, "workload")
+@field_option(LthConfig, "model")
 @options(*(field_option(RunSettings, name) for name in ("steps", "warmup", "seed", "cache_dir", "workers")))
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the run record.")
@@ -49,7 +61,7 @@ def variants(as_json: bool):
 @recipe_options
 @placement_flags
 @command_options
-def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: int, cache_dir: Path | None,
+def run(variant: str, data: Path, workload: str, model: str | None, steps: int, warmup: int, seed: int, cache_dir: Path | None,
         workers: int, results: Path, sample_interval: float, profile: bool, profile_steps: int, no_verdict: bool,
         recipe_overrides: dict, placement_flags: dict, as_json: bool):
     """Time one variant: warm-up steps, then timed steps; write a run record.
@@ -66,7 +78,7 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     training = None if chosen.mode == "train" else f"applies to training variants, not {variant}"
     refuse_inapplicable({
         "backend": None if chosen.backends else f"applies to variants that train a model, not {variant}",
-        "logical_devices": training, "precision": training, "jit": training, "profile": training,
+        "model": training, "logical_devices": training, "precision": training, "jit": training, "profile": training,
         "profile_steps": training, "no_verdict": training,
         "cache_dir": None if chosen.pipeline == "cached" else f"applies to *-cached variants, not {variant}",
         "workers": None if chosen.mode == "sweep" else f"applies to sweep-* variants, not {variant}",
@@ -78,7 +90,8 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
     writable_folder(results, "--results")
     if cache_dir:
         writable_folder(cache_dir, "--cache-dir")
-    settings = RunSettings(source=open_source(data), workload=get_workload(workload).with_recipe(**recipe_overrides),
+    chosen_workload = get_workload(workload).with_model(model).with_recipe(**recipe_overrides)
+    settings = RunSettings(source=open_source(data), workload=chosen_workload,
                            steps=steps, warmup=warmup, seed=seed, cache_dir=cache_dir, workers=workers,
                            sample_interval_s=sample_interval, profile_root=results / "profiles" if profile else None,
                            profile_steps=profile_steps, verdict=not no_verdict, **placement_flags)
@@ -89,6 +102,7 @@ def run(variant: str, data: Path, workload: str, steps: int, warmup: int, seed: 
         settings.check_schedule(chosen)
     if chosen.backends:  # it trains a model: Keras, on the chosen backend (the others need no Keras at all)
         start_keras(spec)
+        check_model(chosen_workload, len(settings.source.classes))
     else:
         preload_tensorflow()
     from harness.figures import run_figures

@@ -36,8 +36,19 @@ def ticket_means(tickets: list[dict], dense: dict) -> list[dict]:
                      "n": len(group), "top1_mean": top1, "top1_sd": sd,
                      "top5_mean": statistics.fmean(r["top5"] for r in group),
                      "loss_mean": statistics.fmean(r["loss"] for r in group),
+                     **_early_stop_mean(group),
                      "matching": not control and top1 >= dense["top1_mean"] - dense["top1_sd"]})
     return rows
+
+
+def _early_stop_mean(group: list[dict]) -> dict:
+    """The early-stopping iteration's mean and sd over the replicates whose fit recorded one (a job
+    from before the curves, or fit by Elephas, has none)."""
+    steps = [r["early_stop_step"] for r in group if r.get("early_stop_step") is not None]
+    if not steps:
+        return {"early_stop_step_mean": None, "early_stop_step_sd": None}
+    mean, sd = mean_sd(steps)
+    return {"early_stop_step_mean": mean, "early_stop_step_sd": sd}
 
 
 def sparsest_matching(means: list[dict]) -> list[dict]:

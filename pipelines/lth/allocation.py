@@ -1,52 +1,14 @@
-"""How a target sparsity is shared among MobileNetV2's layers: layer kinds and the Erdős–Rényi-Kernel split.
+"""How a target sparsity is shared among a network's layers: the Erdős–Rényi-Kernel split.
 
-MobileNetV2's prunable weights are far from alike: at 224 px with 1,000 classes the pointwise (1x1)
-convolutions hold 61% of them, the classifier 37%, the depthwise kernels 1.9% and the stem under
-0.1% (at alpha 0.35 and 10 classes: 91%, 3%, 6%, 0.1%). Pruning every layer by the same share
-leaves about one weight per 3x3 depthwise kernel at 90%; pruning globally empties small layers.
+A network's prunable weights are far from alike: MobileNetV2 at 224 px with 1,000 classes holds 61%
+of them in pointwise (1x1) convolutions, 37% in the classifier, 1.9% in depthwise kernels and under
+0.1% in the stem (at alpha 0.35 and 10 classes: 91%, 3%, 6%, 0.1%). Pruning every layer by the same
+share leaves about one weight per 3x3 depthwise kernel at 90%; pruning globally empties small layers.
 """
 
 from __future__ import annotations
 
 import math
-import re
-
-KINDS = ("stem", "depthwise", "pointwise", "classifier")
-KEEPABLE_KINDS = ("stem", "depthwise", "classifier")  # what `keep_dense` may leave unpruned
-STEM_LAYER = "Conv1"  # Keras' MobileNetV2 names; its last 1x1 convolution is "Conv_1", a pointwise one
-LAST_CONV_LAYER = "Conv_1"
-CLASSIFIER_LAYER = "predictions"
-DEPTHWISE_SUFFIX = "_depthwise"
-BLOCK_LAYER = re.compile(r"(?:block_(\d+)|expanded_conv)_(expand|depthwise|project)")  # expanded_conv: block 0
-BLOCK_STEPS = ("expand", "depthwise", "project")
-
-
-def _layer(path: str) -> str:
-    return path.split("/")[-2] if "/" in path else path
-
-
-def kernel_kind(path: str) -> str:
-    """The kind of the layer owning the kernel variable at `path` ("block_3_depthwise/kernel"), from
-    Keras' MobileNetV2 layer names: its first convolution is the stem, the final dense layer the
-    classifier; every other convolution that is not depthwise is a 1x1 (pointwise) one."""
-    layer = _layer(path)
-    if layer == STEM_LAYER:
-        return "stem"
-    if layer == CLASSIFIER_LAYER:
-        return "classifier"
-    return "depthwise" if layer.endswith(DEPTHWISE_SUFFIX) else "pointwise"
-
-
-def network_position(path: str) -> tuple:
-    """A sort key putting kernels in the order a signal passes their layers in Keras' MobileNetV2
-    (saved reports sort their keys, so "block_10" would come before "block_2"): the stem, blocks 0
-    to 16 (expand, depthwise, project), the last 1x1 convolution, the classifier; other names last."""
-    layer = _layer(path)
-    block = BLOCK_LAYER.fullmatch(layer)
-    if block:
-        return 1, int(block.group(1) or 0), BLOCK_STEPS.index(block.group(2)), ""
-    ranks = {STEM_LAYER: 0, LAST_CONV_LAYER: 2, CLASSIFIER_LAYER: 3}
-    return ranks.get(layer, 4), 0, 0, layer
 
 
 def erk_kept_counts(shapes: dict[str, tuple[int, ...]], caps: dict[str, int], kept: int) -> dict[str, int]:

@@ -11,6 +11,7 @@ from pipelines.lth.layout import SearchFolder
 from pipelines.settings import setting
 from pipelines.lth.masks import OVER_MODES, SCOPES, MaskSpec
 from pipelines.lth.modes import MODES
+from pipelines.lth.rates import ALL, parse_rates, round_targets
 from pipelines.lth.rewind import RewindPoint, check_points, parse_points
 from pipelines.train.fits import FITS, FitSettings
 from pipelines.train.masking import MASKINGS
@@ -25,16 +26,24 @@ SCHEDULES = ("oneshot", "iterative")
 class LthConfig:
     data: str = setting("data/default", "ImageNet-layout folder (train/ and val/), or preprocessed shards.")
     out: str = setting(help="Folder for checkpoints, masks, results.")
-    workload: str = setting("small", "How big a MobileNetV2, at which resolution, with which batch.",
+    workload: str = setting("small", "A network, its input size and its recipe (harness variants lists them).",
                             choices=WORKLOADS)
-    epochs: int = setting(4, "Dense training epochs.")
+    model: str | None = setting(None, "The network, instead of the workload's: a registered name (harness variants "
+                                      "lists them) or your own package.module:function, (input_shape, classes) -> "
+                                      "keras.Model of logits.")
+    epochs: int = setting(4, "Dense training epochs. Default: the workload's.")
     rewinds: tuple[str, ...] = setting((0, 1, 2), "Rewind points (late resetting): epochs (2 or 2ep) or steps "
                                                   "(500it); 0 is the initialization.")
     sparsities: tuple[float, ...] = setting((0.5, 0.8, 0.9), "Target sparsities (none when --threshold is given).")
     thresholds: tuple[float, ...] = setting((), "Absolute magnitudes to prune at or below, instead of sparsities "
                                                 "(global scope).")
+    prune_rates: tuple[str, ...] = setting((), "Instead of --sparsity: the share of the remaining weights each round "
+                                                "prunes, one rate (0.2) or per layer kind (conv=0.1,dense=0.2,"
+                                                "classifier=0.1; conv and dense cover their kinds not named).")
+    rounds: int | None = setting(None, "With --prune-rate: how many rounds (masks), each pruning the rate again.")
     scope: str = setting("global", "How a sparsity is spread over the layers.", choices=SCOPES)
-    keep_dense: tuple[str, ...] = setting((), "Layer kinds left unpruned: any of stem, depthwise, classifier.")
+    keep_dense: tuple[str, ...] = setting((), "Layer kinds left unpruned: any of stem, conv, depthwise, pointwise, "
+                                                "squeeze_excite, dense, classifier.")
     sparsity_over: str = setting("all", "With --keep-dense: the target sparsity is a share of all prunable "
                                         "weights (the rest pruned harder) or of the rest.", choices=lambda: OVER_MODES)
     schedule: str = setting("oneshot", "One-shot masks, or the sparsities as iterative rounds.",
@@ -83,7 +92,7 @@ class LthConfig:
     @property
     def training_workload(self) -> Workload:
         """The workload, with this search's recipe."""
-        workload = get_workload(self.workload)
+        workload = get_workload(self.workload).with_model(self.model)
         return replace(workload, recipe=self.recipe) if self.recipe else workload
 
     def check_schedule(self, train_images: int) -> None:
@@ -105,20 +114,28 @@ class LthConfig:
         _refuse_repeats("--retrain", list(self.retrain), self.retrain)
         if self.replicates < 1:
             raise UserInputError(f"--replicates must be at least 1, got {self.replicates}")
-        if bool(self.sparsities) == bool(self.thresholds):
-            raise UserInputError("give target sparsities (--sparsity) or absolute magnitudes (--threshold), one of them")
+        if [bool(self.sparsities), bool(self.thresholds), bool(self.prune_rates)].count(True) != 1:
+            raise UserInputError("give target sparsities (--sparsity), absolute magnitudes (--threshold) or pruning "
+                                 "rates (--prune-rate), one of them")
+        if bool(self.prune_rates) != (self.rounds is not None):
+            raise UserInputError("--prune-rate and --rounds go together: the rate says how much each round prunes, "
+                                 "--rounds how many rounds")
+        if self.rounds is not None and self.rounds < 1:
+            raise UserInputError(f"--rounds must be at least 1, got {self.rounds}")
         SCOPES.entry(self.scope)
         specs = self.mask_specs()
         for spec in specs:
             spec.validate()
-        _refuse_repeats("--sparsity" if self.sparsities else "--threshold", [s.mask_id for s in specs],
-                        self.sparsities or self.thresholds)
+        if not self.prune_rates:  # rates make distinct rounds
+            _refuse_repeats("--sparsity" if self.sparsities else "--threshold", [s.mask_id for s in specs],
+                            self.sparsities or self.thresholds)
         if self.schedule not in SCHEDULES:
             raise UserInputError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.schedule == "iterative" and (self.thresholds or list(self.sparsities) != sorted(set(self.sparsities))):
             raise UserInputError("--schedule iterative takes increasing target sparsities, one per round")
         if self.schedule == "iterative" and (self.retrain != ("weight",) or self.stability):
             raise UserInputError("--retrain lr/finetune and --stability run on one-shot masks: give --schedule oneshot")
+        self.training_workload  # noqa: B018 -- refuses an unknown workload or --model name
         MASKINGS.entry(self.masking)
         PIPELINES.entry(self.pipeline)
         self.training_workload.recipe.validate()
@@ -128,8 +145,13 @@ class LthConfig:
         self.placement.validate()
 
     def mask_specs(self) -> list[MaskSpec]:
-        """One mask per target sparsity, or per absolute threshold."""
+        """One mask per target sparsity, per absolute threshold, or per round of the pruning rates."""
         kept = {"keep_dense": self.keep_dense, "sparsity_over": self.sparsity_over}
+        if self.prune_rates:
+            rates = parse_rates(self.prune_rates)
+            if rates[0][0] == ALL:
+                return [MaskSpec(self.scope, sparsity=targets[0][1], **kept) for targets in round_targets(rates, self.rounds)]
+            return [MaskSpec(self.scope, per_kind=targets, **kept) for targets in round_targets(rates, self.rounds)]
         return [MaskSpec(self.scope, sparsity=s, **kept) for s in self.sparsities] or \
                [MaskSpec(self.scope, threshold=t, **kept) for t in self.thresholds]
 
@@ -141,7 +163,8 @@ class LthConfig:
         placement = {k: v for k, v in asdict(self.placement).items() if k not in ("threads", "device")}
         return {**{k: getattr(self, k) for k in keys}, "rewind_grid": [p.label for p in sorted(self.points)],
                 "placement": placement,
-                "recipe": self.training_workload.recipe.as_dict()}
+                "recipe": self.training_workload.recipe.as_dict(),
+                **({"model": self.model} if self.model else {})}  # searches before --model have none
 
 
 def _refuse_repeats(flag: str, names: list[str], values) -> None:

@@ -25,7 +25,7 @@ from pipelines.lth.masks import (MaskSpec, check_collapse, check_reachable, comp
 from pipelines.lth.plan import chain_mask_id, job_id
 from pipelines.lth.ticket import train_setup
 from pipelines.train import checkpoints
-from pipelines.train.model import build_model, kernel_values
+from pipelines.train.model import build_model, kernel_kinds, kernel_values
 
 Log = Callable[[str], None]
 DATA_FINGERPRINT = "data_fingerprint"  # beside the identity in run.json
@@ -120,7 +120,7 @@ def train_dense(config: LthConfig, log: Log) -> dict:
     metadata = {"workload": config.workload, "classes": setup.num_classes, "seed": config.seed,
                 "data": config.data}
     model = setup.model()
-    check_reachable(config.mask_specs(), kernel_values(model))
+    check_reachable(config.mask_specs(), kernel_values(model), kernel_kinds(model))
     checkpoints.save_checkpoint(model, folder, 0, metadata)
 
     class EpochLog(keras.callbacks.Callback):
@@ -153,7 +153,8 @@ def _dense_problem(config: LthConfig, dense_file) -> str | None:
     return None
 
 
-def _weights_of(config: LthConfig, folder, epoch) -> dict[str, np.ndarray]:
+def _weights_of(config: LthConfig, folder, epoch) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The prunable kernels of the checkpoint in `folder` at `epoch`, and the kind of each."""
     setup = train_setup(config)  # first: it selects the backend Keras imports with
     import keras
 
@@ -161,10 +162,10 @@ def _weights_of(config: LthConfig, folder, epoch) -> dict[str, np.ndarray]:
     with setup.placement.strategy.scope():
         model = build_model(setup.workload, setup.num_classes, config.seed, setup.placement.spec.precision)
         checkpoints.load_checkpoint(model, folder, epoch)
-    return kernel_values(model)
+    return kernel_values(model), kernel_kinds(model)
 
 
-def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights: Callable[[], dict], previous,
+def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights: Callable[[], tuple], previous,
                  warnings: list[str], log: Log) -> None:
     """Compute and save the mask unless a readable one exists; refuse (or warn about) one that empties a layer.
 
@@ -172,8 +173,9 @@ def _ensure_mask(config: LthConfig, spec: MaskSpec, mask_id: str, weights: Calla
     path, report_path = config.folder.mask(mask_id), config.folder.mask_report(mask_id)
     report = saved_mask_report(path, report_path, log)
     if report is None:
-        masks = compute_masks(weights(), spec, previous)
-        report = {"mask_id": mask_id, **sparsity_report(masks, spec)}
+        values, kinds = weights()
+        masks = compute_masks(values, kinds, spec, previous)
+        report = {"mask_id": mask_id, **sparsity_report(masks, kinds, spec)}
         save_masks(path, masks)
         atomic.write_json(report_path, report)  # last: a report names a complete mask
     warning = check_collapse(spec, report, config.allow_collapse)

@@ -82,7 +82,7 @@ def _search(config: LthConfig, executor: ExecutorSettings, log: Log, progress: P
         for round_ in range(1, len(specs) + 1):
             team.leader_does(lambda: [round_masks(config.replicate(r), specs, round_, warnings, log, r)
                                       for r in range(config.replicates)])
-            log(f"iterative round {round_}/{len(specs)}: sparsity {specs[round_ - 1].sparsity}")
+            log(f"iterative round {round_}/{len(specs)}: mask {specs[round_ - 1].mask_id}")
             jobs = iterative_round(specs, round_, grid)
             results += run_jobs(executor, job_fn, jobs, store, team, progress)
             if any(r["status"] != "done" for r in results):  # the next round would prune a missing ticket
@@ -119,7 +119,7 @@ def _require_prepared(config: LthConfig, shard: Shard) -> None:
 
 TICKET_COLUMNS = ("job_id", "mask_id", "requested_sparsity", "threshold", "actual_sparsity", "rewind", "rewind_step",
                   "mode", "replicate", "seed", "control", "round", "top1", "top5", "loss", "epochs_trained",
-                  "masked_nonzero", "masking", "fit", "threads", "train_seconds")
+                  "early_stop_step", "early_stop_top1", "masked_nonzero", "masking", "fit", "threads", "train_seconds")
 STABILITY_COLUMNS = ("job_id", "network", "actual_sparsity", "rewind", "rewind_step", "replicate", "seed", "alphas",
                      "top1", "barrier", "train_seconds")
 
@@ -134,6 +134,7 @@ def _summary(config: LthConfig, denses: list[dict], results: list[dict], warning
         "out": str(config.root),
         "dense": {k: denses[0][k] for k in ("top1", "top5", "loss", "epochs", "train_seconds")},
         "placement": denses[0]["placement"],
+        "model": config.training_workload.model,
         "recipe": config.training_workload.recipe.as_dict(),
         "replicates": config.replicates,
         "dense_replicates": [{k: d[k] for k in ("replicate", "seed", "top1", "top5", "loss")} for d in denses],

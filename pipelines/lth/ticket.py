@@ -50,6 +50,16 @@ def start_of(job: TicketJob, setup: TrainSetup, folder) -> tuple[object, int]:
     return load, setup.total_steps if mode.at_final_rate else job.rewind_step
 
 
+def early_stop(curve: list[tuple[int, float]] | None) -> dict:
+    """The early-stopping iteration (Frankle & Carbin 2019): the step, counted from the start of this
+    training, after which validation top-1 was highest (the first such, on ties), read at the end of
+    every epoch; with the curve itself. None where the fit gives no curve."""
+    if not curve:
+        return {"validation_curve": None, "early_stop_step": None, "early_stop_top1": None}
+    step, top1 = max(curve, key=lambda point: point[1])  # max keeps the first of equal points
+    return {"validation_curve": [list(point) for point in curve], "early_stop_step": step, "early_stop_top1": top1}
+
+
 def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot()) -> dict:
     """Rewind (or re-draw, or take the final weights), hold the mask, fit (`config.fit`) for the job's
     steps, evaluate.
@@ -71,7 +81,7 @@ def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot(
         load, start_step = start_of(job, setup, folder)
         model = ticket_model(setup, masks, masking, keep=keep, start_step=start_step, load=load)
     started = time.time()
-    fit.run(model, setup, job.steps, masks, config.fit)
+    curve = fit.run(model, setup, job.steps, masks, config.fit)
     seconds = time.time() - started
     if job.keep_weights:
         checkpoints.save_checkpoint(model, folder.ticket(job.job_id), None, {"job": job.job_id})
@@ -79,6 +89,7 @@ def run_ticket(config: LthConfig, job: TicketJob, slot: WorkerSlot = WorkerSlot(
         **job.describe(),
         "status": "done",
         **setup.evaluate(model),
+        **early_stop(curve),
         "seed": config.seed,
         # over all prunable weights, as actual_sparsity is (the flag's value is a share of the rest under
         # --sparsity-over rest); a mask report from before keep-dense has only the flag's

@@ -1,6 +1,8 @@
 """Ways to fit one model for some epochs: in this process, or data-parallel with Elephas on Spark.
 
-A fit is `run(model, setup, steps, masks, settings)`; `masking` names the masking method it needs
+A fit is `run(model, setup, steps, masks, settings) -> validation curve`: top-1 on the validation
+split after each epoch as [(steps trained, top-1)], or None where the fit cannot say (Elephas
+trains on Spark's workers); `masking` names the masking method it needs
 (None: any). Lottery tickets choose one with `FitSettings` (`harness lth --executor elephas` runs
 every ticket with the Elephas fit, one after another).
 """
@@ -45,8 +47,8 @@ class Fit:
     whole_epochs: bool = False  # trains whole epochs only (a rewind point in steps would not fit)
 
 
-def keras_fit(model, setup, steps: int, masks, settings: FitSettings) -> None:
-    setup.fit_steps(model, steps)
+def keras_fit(model, setup, steps: int, masks, settings: FitSettings) -> list[tuple[int, float]]:
+    return setup.fit_steps(model, steps, validate=True)
 
 
 FITS: Registry[Fit] = Registry("fit")

@@ -1,4 +1,4 @@
-"""MobileNetV2 as the harness trains it: uint8 images in, class probabilities out."""
+"""The network as the harness trains it: uint8 images in, the workload's network, class probabilities out."""
 
 from __future__ import annotations
 
@@ -6,29 +6,39 @@ import random
 
 import numpy as np
 
+from pipelines.errors import UserInputError
+from pipelines.train.models import network
+from pipelines.train.models.kinds import kernel_kinds, operations, prunable_kernels
 from pipelines.train.workloads import Workload
+
+__all__ = ["build_model", "kernel_kinds", "kernel_values", "prunable_kernels", "set_random_seed"]
+# A network's input: the Rescaling layer (name, scale, offset) that maps uint8 images to it.
+PIXEL_SCALES = {"signed": ("to_unit_range", 1 / 127.5, -1.0), "raw": ("to_float", 1.0, 0.0)}
 
 
 def build_model(workload: Workload, num_classes: int, seed: int, precision: str = "float32"):
-    """Keras' MobileNetV2 (random init) behind a rescaling layer, so pipelines can stay in uint8.
+    """The workload's network (pipelines.train.models, random init) between a rescaling layer, so that
+    pipelines can stay in uint8, and a float32 softmax of its own, as mixed precision needs.
 
-    The rescaling is part of one flat functional model (not a nested one), so every prunable layer
-    is reachable from `model.layers`. The softmax is a float32 layer of its own, as mixed precision
-    needs. Call inside the placement's strategy scope.
-    """
+    One functional model: the registered networks are built on its input tensor, so every prunable
+    layer is one of `model.layers`; a user's model is nested in it. Call inside the placement's
+    strategy scope."""
     import keras
 
     keras.mixed_precision.set_global_policy(precision)
     set_random_seed(seed)
+    chosen = network(workload.model)
     size = workload.image_size
     images = keras.Input((size, size, 3), dtype="uint8", name="images")
-    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(images)
-    backbone = keras.applications.MobileNetV2(
-        input_tensor=scaled, alpha=workload.alpha, weights=None, classes=num_classes, classifier_activation=None
-    )
-    probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(backbone.output)
-    model = keras.Model(images, probabilities, name=backbone.name)
-    for layer in model.layers:
+    name, scale, offset = PIXEL_SCALES[chosen.pixels]
+    scaled = keras.layers.Rescaling(scale, offset=offset, name=name)(images)
+    logits = chosen.build(scaled, num_classes, workload)
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+    model = keras.Model(images, probabilities, name=workload.model.replace(":", ".").replace(".", "_"))
+    if not prunable_kernels(model):
+        raise UserInputError(f"--model {workload.model} has no prunable kernel (no trainable convolution or dense "
+                             "layer): there is nothing to prune")
+    for layer in operations(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = workload.bn_momentum
     return model
@@ -53,15 +63,6 @@ def set_random_seed(seed: int) -> None:
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
     np.random.seed(seed)
-
-
-def prunable_kernels(model) -> dict[str, object]:
-    """Variable path -> kernel variable, for every conv, depthwise conv and dense layer: the weights
-    a mask may prune (never BatchNormalization's parameters or biases)."""
-    import keras
-
-    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
-    return {layer.kernel.path: layer.kernel for layer in model.layers if isinstance(layer, kinds)}
 
 
 def kernel_values(model) -> dict[str, np.ndarray]:

@@ -13,7 +13,13 @@ from pipelines.train.recipes import OPTIMIZERS, Recipe
 # Weight decay shrinks the kernels only (convolutions, depthwise convolutions, the classifier), as
 # TF-slim's MobileNetV2 regularizes them: BatchNormalization's scale and offset and biases keep theirs.
 NOT_DECAYED = ["gamma", "beta", "bias"]
-RMSPROP = {"rho": 0.9, "epsilon": 1.0}  # TF-slim's MobileNetV2 training flags (decay 0.9, opt_epsilon 1.0)
+OPTIMIZER_ARGUMENTS = {  # each optimizer's own arguments, from the recipe
+    "sgd": lambda recipe: {"momentum": recipe.momentum, "nesterov": True},
+    "momentum": lambda recipe: {"momentum": recipe.momentum},
+    # TF-slim's MobileNetV2 training flags (decay 0.9, opt_epsilon 1.0)
+    "rmsprop": lambda recipe: {"momentum": recipe.momentum, "rho": 0.9, "epsilon": 1.0},
+    "adam": lambda recipe: {},
+}
 
 
 def compile_model(model, recipe: Recipe, length: ScheduleLength, jit: bool = False,
@@ -28,9 +34,8 @@ def compile_model(model, recipe: Recipe, length: ScheduleLength, jit: bool = Fal
     import keras
 
     optimizer_class = getattr(keras.optimizers, OPTIMIZERS[recipe.optimizer])
-    arguments = {"learning_rate": learning_rate_schedule(recipe, length), "momentum": recipe.momentum,
-                 "weight_decay": recipe.weight_decay or None,
-                 **({"nesterov": True} if recipe.optimizer == "sgd" else RMSPROP)}
+    arguments = {"learning_rate": learning_rate_schedule(recipe, length), "weight_decay": recipe.weight_decay or None,
+                 **OPTIMIZER_ARGUMENTS[recipe.optimizer](recipe)}
 
     def make(cls):
         optimizer = cls(**arguments)

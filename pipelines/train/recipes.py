@@ -20,7 +20,9 @@ from pipelines.settings import setting
 
 OPTIMIZERS: Registry[str] = Registry("optimizer")  # name -> the Keras optimizer class's name
 OPTIMIZERS.add("sgd", "SGD", "SGD with Nesterov momentum")
+OPTIMIZERS.add("momentum", "SGD", "SGD with (heavy-ball) momentum, as open_lth trains its CIFAR networks")
 OPTIMIZERS.add("rmsprop", "RMSprop", "RMSProp (rho 0.9, epsilon 1.0) with momentum, as MobileNetV2 was trained")
+OPTIMIZERS.add("adam", "Adam", "Adam (beta 0.9, 0.999; epsilon 1e-7), as Frankle & Carbin 2019 train LeNet and Conv-2/4/6")
 
 SCHEDULES: Registry[str] = Registry("learning-rate schedule")
 SCHEDULES.add("constant", "constant", "the peak rate throughout")

@@ -82,10 +82,16 @@ class TrainSetup:
         """Train `model` for whole epochs of the training pipeline (dense runs and tickets alike)."""
         return self.fit_steps(model, epochs * self.steps_per_epoch, callbacks)
 
-    def fit_steps(self, model, steps: int, callbacks=()):
+    def fit_steps(self, model, steps: int, callbacks=(), validate: bool = False) -> list[tuple[int, float]]:
         """Train `model` for `steps` batches: whole epochs of the pipeline, the last one cut short
-        (a ticket rewound to step 500 of 35-step epochs trains what remains of the dense run)."""
+        (a ticket rewound to step 500 of 35-step epochs trains what remains of the dense run).
+
+        With `validate`, top-1 over the validation split after every epoch (the last one cut short
+        included): the curve [(steps trained, top-1)] that a ticket's early-stopping iteration is
+        read from (Frankle & Carbin 2019); empty without."""
         import keras
+
+        setup, curve = self, []
 
         class StopAfter(keras.callbacks.Callback):
             def __init__(self):
@@ -97,10 +103,15 @@ class TrainSetup:
                 if self.done >= steps:
                     self.model.stop_training = True
 
+            def on_epoch_end(self, epoch, logs=None):
+                if validate:  # `self.model` holds the step's weights (Keras syncs JAX's state for a callback)
+                    curve.append((self.done, setup.evaluate(self.model)["top1"]))
+
         dataset, per_epoch = self.train_dataset()
         with naming_bad_input(self.source, "train"):
-            return model.fit(dataset, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, shuffle=False,
-                             verbose=0, callbacks=[*callbacks, StopAfter()])
+            model.fit(dataset, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, shuffle=False,
+                      verbose=0, callbacks=[*callbacks, StopAfter()])
+        return curve
 
     def model(self, seed: int | None = None, masks: dict[str, np.ndarray] | None = None, masking: str = "gradient",
               load=None):
