@@ -15,7 +15,7 @@ HARNESS = Path(sys.executable).with_name("harness")
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
-    """Three learnable classes, enough train images for two smoke batches, with odd formats."""
+    """Three learnable classes, enough train images for two smoke batches (four of lenet-smoke), with odd formats."""
     root = tmp_path_factory.mktemp("tiny") / "data"
     build(root, SynthSpec(classes=3, train_per_class=12, val_per_class=3, seed=7, odd_every=5))
     return root
@@ -32,7 +32,7 @@ def harness_cli():
     return run
 
 
-LTH_GRID = ("--workload", "smoke", "--epochs", "2", "--rewind", "0,1", "--sparsity", "0.5", "--scope", "layer")
+LTH_GRID = ("--workload", "lenet-smoke", "--epochs", "2", "--rewind", "0,1", "--sparsity", "0.5", "--scope", "layer")
 
 
 @pytest.fixture(scope="session")

@@ -52,7 +52,7 @@ def test_run_then_report_end_to_end(harness_cli, tiny_data, tmp_path):
     results = tmp_path / "results"
     summaries = {}
     for variant, flags in (("cpu-naive", ["--profile", "--profile-steps", "2"]), ("cpu-parallel", ["--no-verdict"])):
-        ran = harness_cli("run", "--variant", variant, "--data", tiny_data, "--workload", "smoke",
+        ran = harness_cli("run", "--variant", variant, "--data", tiny_data, "--workload", "lenet-smoke",
                           "--steps", "2", "--warmup", "1", "--results", results, "--json", *flags)
         assert ran.returncode == 0, ran.stderr
         summary = summaries[variant] = json.loads(ran.stdout.splitlines()[-1])
@@ -121,10 +121,10 @@ def test_mixed_precision_on_the_cpu_is_refused(harness_cli, tiny_data):
 
 @pytest.mark.slow
 def test_gpu4_runs_on_four_logical_devices_and_says_so(harness_cli, tmp_path):
-    data = tmp_path / "data"  # a global batch of 4 x 16 needs more images than the tiny set has
+    data = tmp_path / "data"  # a global batch of 4 x 8 needs more images than the tiny set has
     build(data, SynthSpec(classes=3, train_per_class=24, val_per_class=1, seed=7))
     result = harness_cli("run", "--variant", "gpu4-parallel", "--logical-devices", "4", "--data", data,
-                         "--workload", "smoke", "--steps", "2", "--warmup", "1", "--results", tmp_path / "results",
+                         "--workload", "lenet-smoke", "--steps", "2", "--warmup", "1", "--results", tmp_path / "results",
                          "--no-verdict")
     assert result.returncode == 0, result.stderr
     record = json.loads(next((tmp_path / "results").glob("*.json")).read_text())
@@ -132,5 +132,5 @@ def test_gpu4_runs_on_four_logical_devices_and_says_so(harness_cli, tmp_path):
     placement = record["placement"]
     assert placement["replicas"] == 4 and placement["logical"] is True
     assert "logical CPU devices (not a GPU measurement)" in placement["label"]
-    assert record["global_batch"] == 4 * 16 and record["timing"]["images"] == 2 * 64
+    assert record["global_batch"] == 4 * 8 and record["timing"]["images"] == 2 * 32
     assert "logical CPU devices" in result.stdout

@@ -177,7 +177,7 @@ def test_flipped_bytes_end_a_data_run_with_the_file_named(shards, harness_cli, t
 def test_flipped_bytes_end_a_training_run_with_the_file_named(shards, harness_cli, tmp_path):
     shard = shards / "train-00001-of-00003.tfrecord"
     flip_a_byte(shard)
-    one_line_error(harness_cli("run", "--variant", "cpu-offline", "--data", shards, "--workload", "smoke",
+    one_line_error(harness_cli("run", "--variant", "cpu-offline", "--data", shards, "--workload", "lenet-smoke",
                                "--steps", "3", "--warmup", "0", "--sample-interval", "0", "--no-verdict",
                                "--results", tmp_path / "results"), str(shard))
 

@@ -36,15 +36,15 @@ from pipelines.train.trainer import TrainSetup
 from pipelines.train.warm import ticket_model
 from pipelines.train.workloads import get_workload
 
-SMOKE = get_workload("smoke")
+TINY = get_workload("lenet-smoke")
 placement = place(PlacementSpec(backend="jax"), deterministic=True)
-setup = TrainSetup(source=open_source(sys.argv[1]), workload=SMOKE, placement=placement, seed=3)
+setup = TrainSetup(source=open_source(sys.argv[1]), workload=TINY, placement=placement, seed=3)
 rng = np.random.default_rng(0)
-images = rng.integers(0, 256, (2 * setup.global_batch, 32, 32, 3), dtype=np.uint8)
+images = rng.integers(0, 256, (2 * setup.global_batch, 16, 16, 3), dtype=np.uint8)
 labels = rng.integers(0, setup.num_classes, 2 * setup.global_batch)
 folder, trained = tempfile.mkdtemp(), tempfile.mkdtemp()
 with placement.strategy.scope():
-    initial = build_model(SMOKE, setup.num_classes, seed=3)
+    initial = build_model(TINY, setup.num_classes, seed=3)
 checkpoints.save_checkpoint(initial, folder, 0, {})
 x, y = (model_masks(initial, MaskSpec("layer", s)) for s in (0.5, 0.8))
 rewound = lambda model: checkpoints.load_checkpoint(model, folder, 0)
@@ -70,7 +70,7 @@ checkpoints.save_checkpoint(gradient, trained, None, {})
 facts["checkpoints_read_back"] = []
 for epoch, want in ((1, after_epoch_1), (None, fresh_x)):
     with placement.strategy.scope():
-        fresh = build_model(SMOKE, setup.num_classes, seed=99)
+        fresh = build_model(TINY, setup.num_classes, seed=99)
     checkpoints.load_checkpoint(fresh, trained, epoch)
     facts["checkpoints_read_back"].append(all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), want)))
 facts["kept_model"] = ticket_model(setup, y, "gradient", load=rewound) is gradient
@@ -166,7 +166,7 @@ def test_elephas_is_refused_on_jax():
     FitSettings("elephas").validate("tensorflow")
 
 
-JAX_GRID = ("--backend", "jax", "--workload", "smoke", "--epochs", "2", "--rewind", "0,1", "--sparsity", "0.5,0.8",
+JAX_GRID = ("--backend", "jax", "--workload", "lenet-smoke", "--epochs", "2", "--rewind", "0,1", "--sparsity", "0.5,0.8",
             "--scope", "layer")
 
 

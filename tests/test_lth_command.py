@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-ARGS = ("--workload", "smoke", "--epochs", "2", "--rewind", "0,1")
+ARGS = ("--workload", "lenet-smoke", "--epochs", "2", "--rewind", "0,1")
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +52,10 @@ def test_rerun_skips_everything_finished(search, harness_cli, tiny_data):
 
 def test_collapsing_global_mask_is_refused_before_any_ticket(search, harness_cli, tiny_data):
     out, _, _ = search
-    result = harness_cli("lth", "--data", tiny_data, *ARGS, "--sparsity", "0.95", "--out", out)
+    result = harness_cli("lth", "--data", tiny_data, *ARGS, "--threshold", "5", "--out", out)  # above every |w|
     assert result.returncode == 2
-    assert "prunes" in result.stderr and "entirely" in result.stderr and "--allow-collapse" in result.stderr
-    assert not (out / "jobs" / "global-s0.9500-rewind0.json").exists()
+    assert "prunes 3 layer(s) entirely" in result.stderr and "--allow-collapse" in result.stderr
+    assert not (out / "jobs" / "global-t5-rewind0.json").exists()
 
 
 def test_other_settings_in_the_same_folder_are_refused(search, harness_cli, tiny_data):

@@ -11,10 +11,10 @@ from conftest import HARNESS
 
 pytestmark = pytest.mark.slow
 
-GRID = ("--workload", "smoke", "--epochs", "2", "--rewind", "1it", "--sparsity", "0.5", "--scope", "layer",
-        "--keep-dense", "stem", "--sparsity-over", "rest", "--retrain", "weight,finetune", "--replicates", "2",
+GRID = ("--workload", "lenet-smoke", "--epochs", "2", "--rewind", "1it", "--sparsity", "0.5", "--scope", "layer",
+        "--keep-dense", "classifier", "--sparsity-over", "rest", "--retrain", "weight,finetune", "--replicates", "2",
         "--stability", "--executor", "multiprocessing", "--workers", "2")
-MASK = "layer-s0.5000-keep-stem-over-rest"
+MASK = "layer-s0.5000-keep-classifier-over-rest"
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def test_tickets_of_each_mode_and_replicate_retrain_what_the_rewind_point_leaves
     rows = {row["job_id"]: row for row in summary["tickets"]}
     assert set(rows) == {f"{MASK}-rewind1it", f"{MASK}-finetune-rewind1it", f"{MASK}-rewind1it-rep1",
                          f"{MASK}-finetune-rewind1it-rep1"}
-    for row in rows.values():  # 2 epochs of 2 steps: 3 steps after step 1
-        assert row["rewind"] == "1it" and row["rewind_step"] == 1 and row["epochs_trained"] == 1.5
+    for row in rows.values():  # 2 epochs of 4 steps: 7 steps after step 1
+        assert row["rewind"] == "1it" and row["rewind_step"] == 1 and row["epochs_trained"] == 1.75
         assert row["seed"] == row["replicate"] and row["masked_nonzero"] == 0
         # the target over all prunable weights, as the actual sparsity is: half of those not kept dense
         assert row["requested_sparsity"] == pytest.approx(row["actual_sparsity"], abs=1e-4)

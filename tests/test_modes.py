@@ -76,3 +76,14 @@ def test_batchnorm_statistics_are_the_mean_of_the_batches_statistics():
     means = [keras.ops.convert_to_numpy(before_first([x])).mean(axis=(0, 1, 2)) for x, _ in batches]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(first.moving_mean), np.mean(means, axis=0), rtol=1e-4,
                                atol=1e-5)
+
+
+def test_a_network_without_batchnorm_has_no_statistics_to_re_estimate():
+    from pipelines.train import batchnorm
+    from pipelines.train.workloads import get_workload
+
+    model = build_model(get_workload("lenet-smoke"), 3, seed=4)
+    weights = [w.copy() for w in model.get_weights()]
+    batches = [(np.zeros((4, 16, 16, 3), "uint8"), None)]
+    assert batchnorm.reestimate(model, batches) == 0  # LeNet's stability pairs used to fail here
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))

@@ -163,10 +163,11 @@ def test_only_the_first_build_in_a_process_removes_a_killed_writers_cache_files(
 
 def test_a_second_sweep_benchmark_is_refused_while_one_prepares_its_search(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    folder = sweep_bench.prepared_folder(tiny_data, "smoke", 0, "tensorflow")
+    folder = sweep_bench.prepared_folder(tiny_data, "lenet-smoke", 0, "tensorflow")
     with holding(folder, "the sweep benchmark's prepared search"):
         result = subprocess.run([str(HARNESS), "run", "--variant", "sweep-serial", "--data", str(tiny_data),
-                                 "--workload", "smoke", "--sample-interval", "0", "--results", str(tmp_path / "r")],
+                                 "--workload", "lenet-smoke", "--sample-interval", "0",
+                                 "--results", str(tmp_path / "r")],
                                 capture_output=True, text=True, timeout=300,
                                 env={**os.environ, "TMPDIR": str(tmp_path)})
     refused(result, str(folder), f"pid {os.getpid()}")
@@ -213,7 +214,7 @@ def test_a_stopped_sweep_kills_its_child_and_what_it_started_and_removes_its_fol
     try:
         threading.Thread(target=stop_once_started).start()
         with pytest.raises(Stopped):
-            sweep_bench.time_sweep("serial", 1, Path(marker), "smoke", 0, "tensorflow")
+            sweep_bench.time_sweep("serial", 1, Path(marker), "lenet-smoke", 0, "tensorflow")
     finally:
         signal.signal(signal.SIGUSR1, previous)
     wait_until(lambda: not running(marker), GONE_WITHIN_S)
@@ -238,7 +239,7 @@ def test_a_failed_sweep_keeps_its_folder_and_names_it(fake_sweep, monkeypatch):
     marker, _ = fake_sweep
     monkeypatch.setattr(sweep_bench, "lth_command", lambda *args: [sys.executable, "-c", "raise SystemExit('no luck')"])
     with pytest.raises(sweep_bench.SweepFailed, match="the serial sweep failed: no luck") as failure:
-        sweep_bench.time_sweep("serial", 1, Path(marker), "smoke", 0, "tensorflow")
+        sweep_bench.time_sweep("serial", 1, Path(marker), "lenet-smoke", 0, "tensorflow")
     [kept] = scratch_folders(Path(marker))
     assert str(kept) in str(failure.value) and (kept / "search" / "dense.json").is_file()
 
@@ -265,8 +266,8 @@ def cmdline(process: psutil.Process) -> list[str]:
 def start_sweep(variant: str, tiny_data: Path, tmp: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     """`harness run --variant VARIANT` under TMPDIR=tmp, once its child search runs: (the run, the
     child's --out)."""
-    run = start([HARNESS, "run", "--variant", variant, "--data", tiny_data, "--workload", "smoke", "--sample-interval",
-                 "0", "--results", tmp / "results", *extra], env={**os.environ, "TMPDIR": str(tmp)})
+    run = start([HARNESS, "run", "--variant", variant, "--data", tiny_data, "--workload", "lenet-smoke",
+                 "--sample-interval", "0", "--results", tmp / "results", *extra], env={**os.environ, "TMPDIR": str(tmp)})
     wait_for(lambda: child_search(run), "the child search", run, timeout=600, every=0.2)
     argv = cmdline(child_search(run)[0])
     return run, argv[argv.index("--out") + 1]

@@ -22,6 +22,7 @@ from pipelines.train.warm import ticket_model
 from pipelines.train.workloads import get_workload
 
 SMOKE = get_workload("smoke")
+TINY = get_workload("lenet-smoke")  # the machinery, on the smallest network
 STEPS_PER_EPOCH = 4
 
 # The rate each step of the compiled training step applies, read off the weights: the inputs are zeros,
@@ -84,25 +85,26 @@ def test_exponential_decays_once_per_epoch_as_mobilenet_v2_was_trained():
     assert get_workload("imagenet").recipe.optimizer == "rmsprop"
 
 
-def random_batches(classes: int = 3):
+def random_batches(size: int, classes: int = 3):
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (16, size, size, 3), dtype=np.uint8)
     return tf.data.Dataset.from_tensors((images, rng.integers(0, classes, 16))).repeat()
 
 
-@pytest.mark.parametrize("masking", ["gradient", "constraint"])
-def test_weight_decay_leaves_masked_weights_exactly_zero_while_the_rest_train(masking):
+@pytest.mark.parametrize("masking, workload", [("gradient", SMOKE), ("constraint", TINY)])
+def test_weight_decay_leaves_masked_weights_exactly_zero_while_the_rest_train(masking, workload):
     """Decay applies to every kernel, masked ones included (w -= lr * wd * w), and 0 stays 0; the
-    rates test above shows it applied, step by step."""
-    model = build_model(SMOKE, 3, seed=1)
+    rates test above shows it applied, step by step. MobileNetV2 (BatchNormalization behind every
+    kernel) with the default masking, LeNet with the other."""
+    model = build_model(workload, 3, seed=1)
     masks = model_masks(model, MaskSpec("layer", 0.7))
     compile_model(model, Recipe(learning_rate=0.01, weight_decay=0.5, label_smoothing=0.1), ScheduleLength(1, 4),
                   masks=masks, masking=masking)
     assert float(model.optimizer.weight_decay) == 0.5
     before = kernel_values(model)
-    model.fit(random_batches(), epochs=1, steps_per_epoch=4, verbose=0, shuffle=False)
+    model.fit(random_batches(workload.image_size), epochs=1, steps_per_epoch=4, verbose=0, shuffle=False)
     after = kernel_values(model)
     assert masked_nonzero_count(model, masks) == 0
     changed = sum(int(np.count_nonzero(after[n][m] != before[n][m])) for n, m in masks.items())
@@ -110,13 +112,14 @@ def test_weight_decay_leaves_masked_weights_exactly_zero_while_the_rest_train(ma
 
 
 def test_a_ticket_starts_at_its_rewind_step_and_trains_the_steps_that_remain_built_or_kept(tiny_data):
-    setup = TrainSetup(source=open_source(str(tiny_data)), workload=SMOKE, placement=place(PlacementSpec()), epochs=3)
-    model = build_model(SMOKE, setup.num_classes, seed=2)
+    setup = TrainSetup(source=open_source(str(tiny_data)), workload=TINY, placement=place(PlacementSpec()), epochs=3)
+    model = build_model(TINY, setup.num_classes, seed=2)
     masks = model_masks(model, MaskSpec("layer", 0.5))
-    built = ticket_model(setup, masks, "gradient", seed=2, start_step=3)  # mid-epoch: epochs of 2 steps
-    assert int(built.optimizer.iterations.numpy()) == 3 and setup.steps_per_epoch == 2
-    setup.fit_steps(built, setup.total_steps - 3)  # one whole epoch, then one step of the next
-    assert int(built.optimizer.iterations.numpy()) == setup.total_steps == 6
+    built = ticket_model(setup, masks, "gradient", seed=2, start_step=3)  # mid-epoch: epochs of 4 steps
+    assert int(built.optimizer.iterations.numpy()) == 3 and setup.steps_per_epoch == 4
+    curve = setup.fit_steps(built, setup.total_steps - 3, validate=True)  # two whole epochs, then one step
+    assert int(built.optimizer.iterations.numpy()) == setup.total_steps == 12
+    assert [steps for steps, _ in curve] == [4, 8, 9]  # validated after each epoch, the short last one too
     kept = ticket_model(setup, masks, "gradient", seed=2)
     assert kept is built and int(kept.optimizer.iterations.numpy()) == 0
 

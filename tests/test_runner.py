@@ -16,18 +16,19 @@ from pipelines.train.workloads import get_workload
 
 @pytest.fixture(scope="module")
 def record(tiny_data):
-    settings = RunSettings(source=ImageFolderSource(tiny_data), workload=get_workload("smoke"), steps=3, warmup=1)
+    settings = RunSettings(source=ImageFolderSource(tiny_data), workload=get_workload("lenet-smoke"), steps=3, warmup=1)
     return run_variant(get_variant("cpu-parallel"), settings)
 
 
 def test_record_fields(record, tiny_data):
     assert record["schema"] == SCHEMA
     assert record["variant"] == "cpu-parallel" and record["pipeline"] == "parallel"
-    assert record["workload"]["name"] == "smoke" and record["workload"]["batch_size"] == 16
+    assert record["workload"]["name"] == "lenet-smoke" and record["workload"]["batch_size"] == 8
+    assert record["workload"]["model"] == "lenet_300_100"
     assert record["data"]["train_images"] == 36 and record["data"]["classes"] == 3
     timing = record["timing"]
     assert timing["steps"] == 3 and len(timing["step_times_s"]) == 3
-    assert timing["images"] == 3 * 16
+    assert timing["images"] == 3 * 8
     assert timing["images_per_s"] == pytest.approx(timing["images"] / sum(timing["step_times_s"]))
     assert timing["step_p50_s"] <= timing["step_p90_s"]
     assert timing["imagenet_epoch_s"] == pytest.approx(IMAGENET_TRAIN_IMAGES / timing["images_per_s"])

@@ -12,14 +12,14 @@ from pipelines.train.recipe import compile_model
 from pipelines.train.recipe_schedule import ScheduleLength
 from pipelines.train.workloads import get_workload
 
-SMOKE = get_workload("smoke")
+TINY = get_workload("lenet-smoke")  # the machinery, on the smallest network
 
 
-def random_batches(seed=0, batch=16):
+def random_batches(seed=0, batch=8):
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (batch, 16, 16, 3), dtype=np.uint8)
     labels = rng.integers(0, 3, batch)
     return tf.data.Dataset.from_tensors((images, labels)).repeat()
 
@@ -29,9 +29,9 @@ def test_checkpoints_at_the_grid_in_epochs_or_steps_and_rewinding_restores_them(
 
     from pipelines.lth.rewind import RewindPoint
 
-    model = build_model(SMOKE, 3, seed=5)
-    compile_model(model, SMOKE.recipe, ScheduleLength(3, 2))
-    checkpoints.save_checkpoint(model, tmp_path, 0, {"workload": "smoke"})
+    model = build_model(TINY, 3, seed=5)
+    compile_model(model, TINY.recipe, ScheduleLength(3, 2))
+    checkpoints.save_checkpoint(model, tmp_path, 0, {"workload": "lenet-smoke"})
     at_init = [w.copy() for w in model.get_weights()]
     seen = {}
 
@@ -41,13 +41,13 @@ def test_checkpoints_at_the_grid_in_epochs_or_steps_and_rewinding_restores_them(
 
     grid = {3: RewindPoint.parse("3it"), 4: RewindPoint.parse("2ep")}  # 2 steps per epoch
     model.fit(random_batches(), epochs=3, steps_per_epoch=2, verbose=0, shuffle=False,
-              callbacks=[checkpoints.rewind_callback(tmp_path, grid, {"workload": "smoke"}), Remember()])
-    checkpoints.save_checkpoint(model, tmp_path, None, {"workload": "smoke"})
+              callbacks=[checkpoints.rewind_callback(tmp_path, grid, {"workload": "lenet-smoke"}), Remember()])
+    checkpoints.save_checkpoint(model, tmp_path, None, {"workload": "lenet-smoke"})
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["epoch-000.json", "epoch-000.weights.h5", "epoch-002.json", "epoch-002.weights.h5",
                      "final.json", "final.weights.h5", "step-0000003.json", "step-0000003.weights.h5"]
     for point, expected in ((0, at_init), (grid[3], seen[3]), (grid[4], seen[4]), (None, seen[6])):
-        fresh = build_model(SMOKE, 3, seed=99)
+        fresh = build_model(TINY, 3, seed=99)
         metadata = checkpoints.load_checkpoint(fresh, tmp_path, point)
         assert metadata["checkpoint"] == checkpoints.checkpoint_name(point)
         assert "reset optimizer" in metadata["optimizer_state"]
@@ -58,9 +58,9 @@ def test_checkpoints_at_the_grid_in_epochs_or_steps_and_rewinding_restores_them(
 
 @pytest.mark.parametrize("masking", ["gradient", "constraint"])
 def test_masked_weights_stay_zero_while_the_rest_train(masking):
-    model = build_model(SMOKE, 3, seed=1)
+    model = build_model(TINY, 3, seed=1)
     masks = model_masks(model, MaskSpec("layer", 0.7))
-    compile_model(model, SMOKE.recipe, ScheduleLength(1, 4), masks=masks, masking=masking)
+    compile_model(model, TINY.recipe, ScheduleLength(1, 4), masks=masks, masking=masking)
     before = kernel_values(model)
     assert masked_nonzero_count(model, masks) == 0
     model.fit(random_batches(), epochs=1, steps_per_epoch=4, verbose=0, shuffle=False)
@@ -70,8 +70,8 @@ def test_masked_weights_stay_zero_while_the_rest_train(masking):
     assert changed > 0.5 * sum(int(m.sum()) for m in masks.values())
 
 
-def test_prunable_weights_are_conv_depthwise_and_classifier_kernels_only():
-    model = build_model(SMOKE, 3, seed=1)
+def test_mobilenet_v2s_prunable_weights_are_conv_depthwise_and_classifier_kernels_only():
+    model = build_model(get_workload("smoke"), 3, seed=1)
     names = list(kernel_values(model))
     assert any("depthwise" in n for n in names) and any(n.startswith("predictions") for n in names)
     assert all(n.endswith("/kernel") for n in names) and len(names) == 53
@@ -79,8 +79,8 @@ def test_prunable_weights_are_conv_depthwise_and_classifier_kernels_only():
 
 
 def test_a_checkpoint_that_does_not_read_back_is_named_before_any_job_loads_it(tmp_path):
-    model = build_model(SMOKE, 3, seed=5)
-    checkpoints.save_checkpoint(model, tmp_path, 0, {"workload": "smoke"})
+    model = build_model(TINY, 3, seed=5)
+    checkpoints.save_checkpoint(model, tmp_path, 0, {"workload": "lenet-smoke"})
     assert checkpoints.checkpoint_problem(tmp_path, 0) is None
     assert "epoch-001.json is missing" in checkpoints.checkpoint_problem(tmp_path, 1)
     weights = tmp_path / "epoch-000.weights.h5"

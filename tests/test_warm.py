@@ -20,7 +20,7 @@ from pipelines.train.trainer import TrainSetup
 from pipelines.train.warm import ticket_model
 from pipelines.train.workloads import get_workload
 
-SMOKE = get_workload("smoke")
+TINY = get_workload("lenet-smoke")  # the machinery, on the smallest network
 CONTROL_SEED = 17
 
 
@@ -41,7 +41,7 @@ def op_determinism():
 def setup(tiny_data):
     """The `cached` pipeline shuffles with a seed derived from the global one: a ticket fitting under
     another global seed than its fresh build did would see other batches."""
-    return TrainSetup(source=open_source(str(tiny_data)), workload=SMOKE, placement=place(PlacementSpec()),
+    return TrainSetup(source=open_source(str(tiny_data)), workload=TINY, placement=place(PlacementSpec()),
                       pipeline="cached", seed=3)
 
 
@@ -49,7 +49,7 @@ def setup(tiny_data):
 def rewind_point(setup, tmp_path_factory):
     """A rewind checkpoint (the initialization of seed 3) and two different masks of it."""
     folder = tmp_path_factory.mktemp("checkpoints")
-    model = build_model(SMOKE, setup.num_classes, seed=3)
+    model = build_model(TINY, setup.num_classes, seed=3)
     checkpoints.save_checkpoint(model, folder, 0, {})
     return folder, model_masks(model, MaskSpec("layer", 0.5)), model_masks(model, MaskSpec("layer", 0.8))
 
@@ -75,7 +75,7 @@ def assert_fresh_optimizer_and_metrics(model, masks) -> None:
     """The optimizer as built, but for its mask variables, which hold the ticket's mask; metrics reset."""
     optimizer = model.optimizer
     assert int(optimizer.iterations.numpy()) == 0
-    assert float(optimizer.learning_rate.numpy()) == pytest.approx(SMOKE.recipe.learning_rate)
+    assert float(optimizer.learning_rate.numpy()) == pytest.approx(TINY.recipe.learning_rate)
     held = {v.path.split("/", 1)[1]: v.numpy() for v in optimizer.variables if v.path.endswith("_mask")}
     assert sorted(held) == sorted(path.replace("/", "_") + "_mask" for path in masks)
     for path, mask in masks.items():

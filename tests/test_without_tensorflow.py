@@ -18,7 +18,7 @@ from tests.test_recipe import OVERRIDDEN, OVERRIDES
 
 pytestmark = pytest.mark.slow
 
-SHORT = ("--workload", "smoke", "--steps", "2", "--warmup", "1", "--sample-interval", "0")
+SHORT = ("--workload", "lenet-smoke", "--steps", "2", "--warmup", "1", "--sample-interval", "0")
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,8 @@ def test_a_tf_data_pipeline_is_refused_in_one_line_naming_what_runs_without_it(w
 def test_an_lth_search_runs_on_jax_with_its_recipe_in_every_result_and_resumes_only_with_it(without_tensorflow,
                                                                                             tiny_data, tmp_path):
     out = tmp_path / "search"
-    grid = ("lth", "--backend", "jax", "--data", tiny_data, "--workload", "smoke", "--epochs", "2", "--rewind", "0,1",
-            "--sparsity", "0.5", "--scope", "layer", "--pipeline", "processes", "--out", out)
+    grid = ("lth", "--backend", "jax", "--data", tiny_data, "--workload", "lenet-smoke", "--epochs", "2",
+            "--rewind", "0,1", "--sparsity", "0.5", "--scope", "layer", "--pipeline", "processes", "--out", out)
     result = without_tensorflow(*grid, *OVERRIDES, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.splitlines()[-1])

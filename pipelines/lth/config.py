@@ -34,7 +34,8 @@ class LthConfig:
     epochs: int = setting(4, "Dense training epochs. Default: the workload's.")
     rewinds: tuple[str, ...] = setting((0, 1, 2), "Rewind points (late resetting): epochs (2 or 2ep) or steps "
                                                   "(500it); 0 is the initialization.")
-    sparsities: tuple[float, ...] = setting((0.5, 0.8, 0.9), "Target sparsities (none when --threshold is given).")
+    sparsities: tuple[float, ...] = setting((0.5, 0.8, 0.9), "Target sparsities (none when --threshold or --prune-rate "
+                                                                   "is given).")
     thresholds: tuple[float, ...] = setting((), "Absolute magnitudes to prune at or below, instead of sparsities "
                                                 "(global scope).")
     prune_rates: tuple[str, ...] = setting((), "Instead of --sparsity: the share of the remaining weights each round "
@@ -135,10 +136,9 @@ class LthConfig:
             raise UserInputError("--schedule iterative takes increasing target sparsities, one per round")
         if self.schedule == "iterative" and (self.retrain != ("weight",) or self.stability):
             raise UserInputError("--retrain lr/finetune and --stability run on one-shot masks: give --schedule oneshot")
-        self.training_workload  # noqa: B018 -- refuses an unknown workload or --model name
         MASKINGS.entry(self.masking)
         PIPELINES.entry(self.pipeline)
-        self.training_workload.recipe.validate()
+        self.training_workload.recipe.validate()  # refuses an unknown workload or --model name first
         self.fit.validate(self.placement.backend)
         if FITS[self.fit.name].whole_epochs and any(p.unit == "it" for p in points):
             raise UserInputError(f"--executor {self.fit.name} trains whole epochs: give --rewind points in epochs")

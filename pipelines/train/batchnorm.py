@@ -24,7 +24,10 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (
 
 def reestimate(model, batches, count: int = BATCHES) -> int:
     """Set every BatchNormalization layer's moving statistics to the mean of the batch statistics of
-    the first `count` (images, labels) of `batches`; returns the batches used."""
+    the first `count` (images, labels) of `batches`; returns the batches used (none for a network
+    without BatchNormalization, such as LeNet or Conv-2/4/6: it has no statistics to re-estimate)."""
+    if not _batchnorm_layers(model):
+        return 0
     layers, probe, moments = _compiled(model)
     trainable = [v.value for v in probe.trainable_variables]
     non_trainable = [v.value for v in probe.non_trainable_variables]
@@ -46,13 +49,19 @@ def _compiled(model):
     return _COMPILED[model]
 
 
+def _batchnorm_layers(model) -> list:
+    import keras
+
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
 def _moments_function(model):
     """The BatchNormalization layers, a model from the inputs to their inputs, and a compiled
     `moments(trainable, non_trainable, images) -> (means, variances)` of those inputs in training mode."""
     import keras
     from keras import ops
 
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = _batchnorm_layers(model)
     probe = keras.Model(model.inputs, [layer.input for layer in layers])
 
     def moments(trainable, non_trainable, images):
