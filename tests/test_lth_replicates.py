@@ -23,6 +23,8 @@ def replicated(tiny_data, tmp_path_factory):
     result = subprocess.run([str(HARNESS), "lth", "--data", str(tiny_data), *GRID, "--out", str(out), "--json"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
+    # the pool's workers load TensorFlow as quietly as the command (CUDA's start-up lines and absl's warnings)
+    assert "cuInit" not in result.stderr and "W0000" not in result.stderr, result.stderr
     return out, json.loads(result.stdout.splitlines()[-1])
 
 

@@ -159,10 +159,10 @@ def test_a_bad_search_value_exits_2_in_one_line_before_the_script_is_written(har
 # --- hostile values: each is refused in one line naming its option, or lands in the script as an inert literal ---
 
 SEARCH = {"data": "data/default", "workload": "smoke", "epochs": 4, "rewinds": (0, 1, 2), "sparsities": (0.5, 0.8),
-          "scope": "global", "seed": 0, "retrain": ("weight",), "replicates": 1}
+          "scope": "global", "seed": 0, "retrain": ("weight",), "replicates": 1, "model": None}
 TEXT_OPTIONS = {"job_name": "--job-name", "partition": "--partition", "account": "--account", "time": "--time",
                 "scratch": "--scratch", "search": "--search", "data": "--data", "workload": "--workload",
-                "scope": "--scope"}
+                "scope": "--scope", "model": "--model"}
 COUNT_OPTIONS = {"nodes": "--nodes", "gpus_per_node": "--gpus-per-node", "tasks_per_node": "--tasks-per-node",
                  "cpus_per_task": "--cpus-per-task", "array_tasks": "--array-tasks",
                  "max_concurrent": "--max-concurrent", "spark_port": "--spark-port", "epochs": "--epochs",
@@ -222,6 +222,8 @@ def test_a_hostile_value_is_refused_or_stays_a_literal(kind, tmp_path):
         "scratch": lambda value, commands: commands[0] == [f"{value}/search"],
         "search": lambda value, commands: commands[0] == [f"{tmp_path}/scratch/lth-harness/{value}"],
         "data": lambda value, commands: all(str(Path(value).absolute()) in words for words in commands[1:]),
+        "model": lambda value, commands: all(words[words.index("--model") + 1] == value
+                                             for words in commands[1:] if "lth" in words),
     }
     for name, hostile in itertools.product(TEXT_OPTIONS, HOSTILE):
         value = hostile.format(marker=marker)

@@ -59,9 +59,9 @@ def main(names: list[str]) -> int:
     import keras
 
     print(f"Keras {keras.__version__} on {keras.backend.backend()}: {SIZE} px, {CLASSES} classes, erk 90%, one step")
-    failed = [name for name in names or MODELS if check(name)]
-    print(f"{len(names or MODELS) - len(failed)} of {len(names or MODELS)} models pass"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    names = names or list(MODELS)
+    failed = [name for name in names if check(name)]
+    print(f"{len(names) - len(failed)} of {len(names)} models pass" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 

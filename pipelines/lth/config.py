@@ -15,6 +15,7 @@ from pipelines.lth.rates import ALL, parse_rates, round_targets
 from pipelines.lth.rewind import RewindPoint, check_points, parse_points
 from pipelines.train.fits import FITS, FitSettings
 from pipelines.train.masking import MASKINGS
+from pipelines.train.models import MODELS
 from pipelines.train.placement import DEVICES, PlacementSpec
 from pipelines.train.recipes import Recipe
 from pipelines.train.workloads import WORKLOADS, Workload, get_workload
@@ -28,9 +29,9 @@ class LthConfig:
     out: str = setting(help="Folder for checkpoints, masks, results.")
     workload: str = setting("small", "A network, its input size and its recipe (harness variants lists them).",
                             choices=WORKLOADS)
-    model: str | None = setting(None, "The network, instead of the workload's: a registered name (harness variants "
-                                      "lists them) or your own package.module:function, (input_shape, classes) -> "
-                                      "keras.Model of logits.")
+    model: str | None = setting(None, "The network, instead of the workload's: one of " + ", ".join(MODELS) +
+                                " (harness variants says what each is), or your own package.module:function, "
+                                "(input_shape, classes) -> keras.Model of logits.")
     epochs: int = setting(4, "Dense training epochs. Default: the workload's.")
     rewinds: tuple[str, ...] = setting((0, 1, 2), "Rewind points (late resetting): epochs (2 or 2ep) or steps "
                                                   "(500it); 0 is the initialization.")
