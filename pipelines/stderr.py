@@ -44,7 +44,9 @@ def quiet_python_logs() -> None:
 
 
 def quiet_worker() -> None:
-    """In a process a quiet command started, after its GPUs are bound: as quiet as the command."""
+    """In a process a quiet command started, where it places its first model (after a pool worker's
+    GPUs are bound): as quiet as the command. Nothing otherwise; a job that never trains (a toy job)
+    never loads TensorFlow. In the command's own process TensorFlow is loaded already: a no-op."""
     if quiet_wanted():
         quiet_python_logs()
         load_tensorflow(quiet=True)

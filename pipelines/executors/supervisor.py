@@ -36,7 +36,6 @@ import psutil
 from pipelines.executors.job import WorkerSlot, execute, failure
 from pipelines.executors.store import ResultStore
 from pipelines.lifeline import die_with_parent
-from pipelines.stderr import quiet_worker
 
 SAMPLE_SECONDS = 0.5  # how often a busy worker's resident memory is read while the parent waits
 RETIRE_SECONDS = 30  # how long idle workers may take to exit by themselves (flushing output) before a kill
@@ -180,7 +179,6 @@ def _serve(pipe, job_fn, results: Path, binding: Binding) -> None:
     """Worker side: run each job handed over, store its result, answer with its id; end when the pipe closes."""
     die_with_parent()
     slot, store = binding(), ResultStore(results)
-    quiet_worker()  # after binding: TensorFlow sees only the slot's GPUs
     while True:
         try:
             job = pipe.recv()

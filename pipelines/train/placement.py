@@ -24,6 +24,7 @@ from pipelines import backend
 from pipelines.backend import BACKENDS, DEFAULT as DEFAULT_BACKEND
 from pipelines.errors import UserInputError
 from pipelines.registry import Registry
+from pipelines.stderr import quiet_worker
 from pipelines.settings import setting
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -163,6 +164,7 @@ def place(spec: PlacementSpec, deterministic: bool = False) -> Placement:
     first time devices are listed, here."""
     spec.validate()
     backend.select(spec.backend, host_devices=spec.logical_devices)
+    quiet_worker()  # in a process a quiet command started (a pool worker): TensorFlow loads as muted as there
     needed = DEVICES[spec.device].gpus
     logical = spec.logical_devices is not None
     on = _on_jax if spec.backend == "jax" else _on_tensorflow
