@@ -43,13 +43,15 @@ def quiet_python_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def quiet_worker() -> None:
-    """In a process a quiet command started, where it places its first model (after a pool worker's
-    GPUs are bound): as quiet as the command. Nothing otherwise; a job that never trains (a toy job)
-    never loads TensorFlow. In the command's own process TensorFlow is loaded already: a no-op."""
+def quiet_worker(backend: str) -> None:
+    """In a process a quiet command started, where it places its first model on `backend` (after a
+    pool worker's GPUs are bound): as quiet as the command. Nothing otherwise: a job that never
+    trains (a toy job) never loads TensorFlow, and a JAX training loads it only if its data side
+    does (unmuted then: left alone). In the command's own process TensorFlow is loaded already."""
     if quiet_wanted():
         quiet_python_logs()
-        load_tensorflow(quiet=True)
+        if backend == "tensorflow":
+            load_tensorflow(quiet=True)
 
 
 def load_tensorflow(quiet: bool) -> bool:

@@ -41,9 +41,20 @@ def stop_on_signals() -> None:
         signal.signal(signum, _first)
 
 
+_RECEIVED: list[int] = []  # the first stop signal, once one came
+
+
+def received() -> Stopped | None:
+    """The stop a signal asked for, if one did. `Stopped` raised while native code was calling back
+    into Python (TensorFlow's tracing, say) can come out of that code as another exception (a
+    SystemError, a bare TypeError): the command is still stopped, not broken."""
+    return Stopped(_RECEIVED[0]) if _RECEIVED else None
+
+
 def _first(signum, frame) -> None:
     for other in SIGNALS:
         signal.signal(other, _again)
+    _RECEIVED.append(signum)
     raise Stopped(signum)
 
 

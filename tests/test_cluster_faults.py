@@ -258,3 +258,27 @@ def test_sigterm_during_the_dense_run_stops_the_search_with_the_stop_status_in_o
                                                "again to continue")
     assert "Traceback" not in stderr
     assert all(not p.name.startswith(".") or p.name == LOCK_NAME for p in out.rglob("*"))
+
+
+STOP_MANGLED = """
+import signal, sys, click
+from harness import cli
+def native_callback():  # as TensorFlow's tracing does: Python called from native code that re-raises its own error
+    try:
+        signal.raise_signal(signal.SIGTERM)
+    except BaseException as error:
+        raise TypeError() from None
+@cli.cli.command("mangled")
+def mangled():
+    native_callback()
+sys.argv = ["harness", "mangled"]
+sys.exit(cli.main())
+"""
+
+
+def test_a_stop_that_native_code_turns_into_another_error_still_stops_with_status_3():
+    """SIGTERM during TensorFlow's tracing came out as `SystemError ... TypeError` (exit 1, a traceback):
+    a stop signal received makes whatever error follows it the stop it is."""
+    result = subprocess.run([sys.executable, "-c", STOP_MANGLED], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip() == "stopped by SIGTERM: what finished is kept; run the same command again to continue"

@@ -12,7 +12,7 @@ import click
 from harness.cli import cluster, data, lth, report, run
 from harness.cli.options import HarnessGroup
 from pipelines import faults
-from pipelines.stop import STOPPED_STATUS, Stopped, stop_on_signals
+from pipelines.stop import STOPPED_STATUS, Stopped, received, stop_on_signals
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +23,11 @@ def cli():
 for command in (run.variants, run.run, report.report, report.compare, lth.lth, data.data, cluster.plan,
                 cluster.slurm):
     cli.add_command(command)
+
+
+def _stopped(stop: Stopped) -> int:
+    click.echo(f"stopped by {stop.name}: what finished is kept; run the same command again to continue", err=True)
+    return STOPPED_STATUS
 
 
 def main() -> int:
@@ -37,8 +42,7 @@ def main() -> int:
     try:
         code = cli.main(prog_name="harness", standalone_mode=False)
     except Stopped as stop:
-        click.echo(f"stopped by {stop.name}: what finished is kept; run the same command again to continue", err=True)
-        return STOPPED_STATUS
+        return _stopped(stop)
     except click.UsageError as error:  # click would print the usage block, a hint and the error
         where = error.ctx.command_path if error.ctx else "harness"
         click.echo(f"Error: {error.format_message()} (see `{where} --help`)", err=True)
@@ -50,6 +54,8 @@ def main() -> int:
         click.echo("Aborted!", err=True)
         return STOPPED_STATUS
     except Exception as error:
+        if received() is not None:  # the stop, mangled by native code it was raised in
+            return _stopped(received())
         line = faults.describe(error)
         if line is None:
             raise  # a bug: its traceback is what a report needs

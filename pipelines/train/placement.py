@@ -164,7 +164,7 @@ def place(spec: PlacementSpec, deterministic: bool = False) -> Placement:
     first time devices are listed, here."""
     spec.validate()
     backend.select(spec.backend, host_devices=spec.logical_devices)
-    quiet_worker()  # in a process a quiet command started (a pool worker): TensorFlow loads as muted as there
+    quiet_worker(spec.backend)  # in a process a quiet command started (a pool worker): as muted as there
     needed = DEVICES[spec.device].gpus
     logical = spec.logical_devices is not None
     on = _on_jax if spec.backend == "jax" else _on_tensorflow
