@@ -136,13 +136,17 @@ def _remaining_axis(points: list[float]) -> dict:
             "range": [math.log10(100) + 0.05, math.log10(low) - 0.15]}
 
 
+def _ticket_lines(points: list[dict]) -> list[dict]:
+    """A line per rewind point and mode, the random-init control's dotted."""
+    return [_line(name, group, line={"dash": "dot"} if name == CONTROL else {}) for name, group in _grouped(points)]
+
+
 def tickets(summary: SearchSummary, title: str) -> dict:
     """Top-1 against the weights remaining (log axis, dense on the left), as the papers draw it: a line
     per rewind point and retraining mode, one for the random-init control, error bars over replicates,
     dense as a dashed line; a star on the sparsest ticket of each line that matches dense."""
     points = [{**p, "x": _remaining(p["x"])} for p in _points(summary)]
-    traces = [_line(name, group, line={"dash": "dot"} if name == CONTROL else {})
-              for name, group in _grouped(points)]
+    traces = _ticket_lines(points)
     stars = matching(summary)
     if stars:
         traces.append({"type": "scatter", "mode": "markers", "name": MATCHING,
@@ -165,8 +169,7 @@ def early_stopping(summary: SearchSummary, search: str) -> dict | None:
         return None
     points = [{**r, "x": _remaining(r["actual_sparsity"]), "y": r["early_stop_step_mean"],
                "sd": _sd(r["early_stop_step_sd"], r["n"])} for r in rows]
-    traces = [_line(name, group, line={"dash": "dot"} if name == CONTROL else {})
-              for name, group in _grouped(points)]
+    traces = _ticket_lines(points)
     return {"data": traces, "layout": figure_layout(
         f"{search}: early-stopping iteration against weights remaining", REMAINING,
         "early-stopping iteration (steps of its training)", xaxis=_remaining_axis([p["x"] for p in points]))}
