@@ -10,16 +10,28 @@ finishes first), so every `finally` and `with` on the way out runs (pool workers
 are ended, temporary files removed) and the command exits with STOPPED_STATUS. What was finished
 is on disk (every output is complete or absent), so the same command run again continues.
 
-A second signal while the first one's clean-up runs ends the process at once with the same status.
+While a training runs (`at_step_boundaries`), the first signal is only recorded: the training saves
+its resumable state at the next step boundary and then raises `Stopped` (`honour`), so a stop
+costs no training. If no step boundary comes within the grace period (`--grace`; a step, a
+validation or a first trace that outlasts it), `Stopped` is raised anyway, losing the steps since
+the last save. A second signal ends a command at once with the same status; a worker process
+(`stop_on_signals(worker=True)`: pool workers, MPI ranks' children, the dense run's process) takes
+no second signal, since its parent forwards the one it already has, and the parent's own grace
+period ends it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
 STOPPED_STATUS = 3  # the command was stopped by a signal before it finished; run it again to continue
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP)
+GRACE_VARIABLE = "LTH_HARNESS_GRACE"  # seconds; inherited by the processes a command starts
+COMMAND_VARIABLE = "LTH_HARNESS_COMMAND_PID"  # the command a rehearsed stop signals (mpiexec, under MPI)
+REHEARSAL_VARIABLE = "LTH_HARNESS_STOP_AT"  # TRAINING:STEP, a rehearsed preemption
+DEFAULT_GRACE = 20.0  # within SLURM's default KillWait (30 s between SIGTERM and SIGKILL)
 
 
 class Stopped(BaseException):
@@ -35,13 +47,25 @@ class Stopped(BaseException):
         return signal.Signals(self.signum).name
 
 
-def stop_on_signals() -> None:
+def stop_on_signals(worker: bool = False) -> None:
     """Install the handlers; call once, from the main thread, before the work starts."""
+    _STATE["worker"] = worker
+    os.environ.setdefault(COMMAND_VARIABLE, str(os.getpid()))  # a worker's is its command's
     for signum in SIGNALS:
         signal.signal(signum, _first)
 
 
+def set_grace(seconds: float) -> None:
+    """The grace period of this process and of every process it starts from now on."""
+    os.environ[GRACE_VARIABLE] = repr(float(seconds))
+
+
+def grace() -> float:
+    return float(os.environ.get(GRACE_VARIABLE, DEFAULT_GRACE))
+
+
 _RECEIVED: list[int] = []  # the first stop signal, once one came
+_STATE = {"worker": False, "deferring": 0, "raised": False}
 
 
 def received() -> Stopped | None:
@@ -51,12 +75,52 @@ def received() -> Stopped | None:
     return Stopped(_RECEIVED[0]) if _RECEIVED else None
 
 
+@contextlib.contextmanager
+def at_step_boundaries():
+    """Within: a stop signal waits for `honour()` at a step boundary (or the grace period's end).
+    A stop still pending when the block ends is honoured then."""
+    _STATE["deferring"] += 1
+    try:
+        yield
+    finally:
+        _STATE["deferring"] -= 1
+    honour()
+
+
+def honour() -> None:
+    """Raise the pending stop, if there is one (call it where the work can stop: the state saved)."""
+    if _RECEIVED and not _STATE["raised"]:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _STATE["raised"] = True
+        raise Stopped(_RECEIVED[0])
+
+
+def rehearse(training: str, step: int) -> None:
+    """A rehearsed preemption: with LTH_HARNESS_STOP_AT=TRAINING:STEP in the environment, send the
+    command (the process that first installed these handlers; mpiexec under MPI) SIGTERM once
+    `training` ("dense", or a job's id) has trained `step` steps in this process, as a time limit
+    would. The resumed run starts past that step, so it is not stopped again there."""
+    wanted = os.environ.get(REHEARSAL_VARIABLE)
+    if wanted and wanted == f"{training}:{step}":
+        os.kill(int(os.environ.get(COMMAND_VARIABLE, os.getpid())), signal.SIGTERM)
+
+
 def _first(signum, frame) -> None:
     for other in SIGNALS:
         signal.signal(other, _again)
     _RECEIVED.append(signum)
+    if _STATE["deferring"]:
+        signal.signal(signal.SIGALRM, _grace_over)
+        signal.setitimer(signal.ITIMER_REAL, grace())
+        return
+    _STATE["raised"] = True
     raise Stopped(signum)
 
 
+def _grace_over(signum, frame) -> None:
+    honour()
+
+
 def _again(signum, frame) -> None:
-    os._exit(STOPPED_STATUS)
+    if not _STATE["worker"]:
+        os._exit(STOPPED_STATUS)

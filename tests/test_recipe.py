@@ -117,7 +117,7 @@ def test_a_ticket_starts_at_its_rewind_step_and_trains_the_steps_that_remain_bui
     masks = model_masks(model, MaskSpec("layer", 0.5))
     built = ticket_model(setup, masks, "gradient", seed=2, start_step=3)  # mid-epoch: epochs of 4 steps
     assert int(built.optimizer.iterations.numpy()) == 3 and setup.steps_per_epoch == 4
-    curve = setup.fit_steps(built, setup.total_steps - 3, validate=True)  # two whole epochs, then one step
+    curve = setup.fit_steps(built, setup.total_steps - 3, validate=True).curve  # two whole epochs, then one step
     assert int(built.optimizer.iterations.numpy()) == setup.total_steps == 12
     assert [steps for steps, _ in curve] == [4, 8, 9]  # validated after each epoch, the short last one too
     kept = ticket_model(setup, masks, "gradient", seed=2)

@@ -18,6 +18,7 @@ from harness.cli.output import emit_json, progress, stderr, stdout
 from harness.cli.recipe import PARAMETERS as RECIPE_PARAMETERS, recipe_options
 from harness.slurm import refuse_control_characters
 from harness.variants import sweep_choices
+from pipelines import stop
 from pipelines.errors import UserInputError
 from pipelines.executors import ExecutorSettings
 from pipelines.lth.config import LthConfig
@@ -49,6 +50,7 @@ _SEARCH = {  # LthConfig field: its option
     "sparsity_over": field_option(LthConfig, "sparsity_over"),
     "masking": field_option(LthConfig, "masking"),
     "pipeline": field_option(LthConfig, "pipeline"),
+    "save_every": field_option(LthConfig, "save_every"),
 }
 # The placement's fields that shape the search; --device and --threads say where and how it runs.
 _PLACEMENT = tuple(f.name for f in dataclasses.fields(PlacementSpec) if f.name not in ("device", "threads"))
@@ -110,11 +112,16 @@ def _recipe(workload: str, overrides: dict) -> Recipe | None:
                  help="Stop after the dense run and the masks (a cluster's training job)."),
     click.option("--shard", default=None,
                  help="I/N: run only every N-th one-shot ticket from the I-th, in a prepared folder (a job array task)."),
+    click.option("--grace", type=click.FloatRange(min=1), default=stop.DEFAULT_GRACE, show_default=True,
+                 help="Seconds a stop (SIGTERM, SIGINT, SIGUSR1) may take: every training saves its state at its "
+                      "next step and the command exits 3; one that has not saved by then loses the steps since its "
+                      "last save."),
 )
 @command_options
 def lth(search: dict, executor: str, workers: int, threads: int | None, out: Path, device: str,
-        spark_master: str | None, prepare_only: bool, shard: str | None, as_json: bool):
+        spark_master: str | None, prepare_only: bool, shard: str | None, grace: float, as_json: bool):
     """Train dense with a rewind grid, prune by magnitude, retrain every (mask, rewind) ticket."""
+    stop.set_grace(grace)
     from pipelines.data.shards import open_source
     from pipelines.lth.plan import Shard
     from pipelines.capacity import check_threads, check_workers

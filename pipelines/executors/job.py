@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from pipelines import stop
 from pipelines.executors.store import ResultStore
 
 
@@ -43,6 +44,8 @@ def execute(job_fn: JobFunction, job: Job, slot: WorkerSlot, store: ResultStore)
     try:
         result = job_fn(job, slot)
     except Exception as error:
+        if stop.received() is not None:  # a stop that native code turned into another error: still a stop
+            raise stop.received() from error
         result = failure(job.describe(), f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
     store.save(result)
     return result

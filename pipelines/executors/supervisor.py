@@ -16,16 +16,23 @@ jobs so that compiled models are kept (pipelines.train.warm). They are not daemo
 start processes of its own (the `processes` input pipeline's decoders). They write results
 themselves, so a killed parent loses only the jobs in flight.
 
-If anything raises in the parent while jobs run (an interrupt, a stop, a failing progress callback),
-every worker is killed and reaped before it propagates: the jobs in flight are not waited for, and
-no worker outlives the supervisor. SIGKILL is enough: a worker holds nothing that needs clean-up
-(results are written atomically).
+A stop (pipelines.stop: SIGTERM, SIGINT, SIGUSR1 to the parent) is passed on to the busy workers
+as SIGUSR1: each saves its training's state at its next step boundary and exits with the stopped
+status, unanswered, so its job stays unfinished and a rerun continues it on any worker. The parent
+waits for them for the grace period, then kills what is left. If anything else raises in the parent
+while jobs run (a failing progress callback, a bug), every worker is killed and reaped before it
+propagates. Either way no worker outlives the supervisor, and SIGKILL is enough: a worker holds
+nothing that needs clean-up (results and states are written atomically).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import signal
+import sys
+import time
 from collections import deque
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -33,6 +40,7 @@ from typing import Callable, Sequence
 
 import psutil
 
+from pipelines import stop
 from pipelines.executors.job import WorkerSlot, execute, failure
 from pipelines.executors.store import ResultStore
 from pipelines.lifeline import die_with_parent
@@ -62,9 +70,21 @@ class Supervisor:
                     worker.pipe.close()
                 for worker in self._started():
                     worker.process.join(RETIRE_SECONDS)
+            elif stop.received() is not None:
+                self._let_busy_workers_save()
         finally:
             for worker in self._started():
                 worker.kill()
+
+    def _let_busy_workers_save(self) -> None:
+        """Pass the stop on to the busy workers and wait, within the grace period, for them to end."""
+        busy = self._busy()
+        for worker in busy:
+            with contextlib.suppress(ProcessLookupError):  # ended already
+                os.kill(worker.process.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + stop.grace()
+        for worker in busy:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
 
     def run(self, jobs: Sequence, report: Callable[[int], None] | None = None) -> None:
         """Run `jobs` in the order given, each on the first free slot; `report(done)` after each ends,
@@ -125,6 +145,8 @@ class Supervisor:
 
 def ending(exitcode: int) -> str:
     """How a process ended, from multiprocessing's exit code (minus the signal number if one killed it)."""
+    if exitcode == stop.STOPPED_STATUS:
+        return f"stopped by a signal (exit status {exitcode}): its training state is saved; a rerun continues it"
     if exitcode >= 0:
         return f"exit status {exitcode}"
     number = -exitcode
@@ -178,11 +200,15 @@ class _Worker:
 def _serve(pipe, job_fn, results: Path, binding: Binding) -> None:
     """Worker side: run each job handed over, store its result, answer with its id; end when the pipe closes."""
     die_with_parent()
+    stop.stop_on_signals(worker=True)
     slot, store = binding(), ResultStore(results)
-    while True:
-        try:
-            job = pipe.recv()
-        except EOFError:
-            return
-        execute(job_fn, job, slot, store)
-        pipe.send(job.job_id)
+    try:
+        while True:
+            try:
+                job = pipe.recv()
+            except EOFError:
+                return
+            execute(job_fn, job, slot, store)
+            pipe.send(job.job_id)
+    except stop.Stopped:  # the job's training saved its state (pipelines.train.resumable_fit): no answer
+        sys.exit(stop.STOPPED_STATUS)

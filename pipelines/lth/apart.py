@@ -7,16 +7,20 @@ Rank 0 therefore prepares in a child process with the search's own setting (`--t
 the node's cores) and the node's GPUs, while the other ranks wait, then trains tickets with its
 share like every rank. The child speaks JSON lines on stdout: `{"log": line}` while it works, then
 `{"dense": ..., "warnings": [...]}`, `{"input_error": message}` or `{"fault": line}` (a full disk, ...).
+A stop of the rank is passed on to the child as SIGUSR1: the dense run saves its state and the child
+exits with the stopped status within the grace period (pipelines.stop), or is killed after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
+import signal
 import subprocess
 import sys
 
-from pipelines import faults
+from pipelines import faults, stop
 from pipelines.errors import UserInputError
 from pipelines.lth.config import LthConfig
 from pipelines.lth.prepare import Log, prepare
@@ -40,6 +44,10 @@ def prepare_apart(config: LthConfig, log: Log, warnings: list[str], environment:
         errors = child.stderr.read().decode(errors="replace") if quiet else ""
         returncode = child.wait()
     finally:  # a stop (pipelines.stop) or an error here must not leave the child training
+        if child.poll() is None and stop.received() is not None:  # it saves its training's state, then ends
+            child.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(stop.grace())
         if child.poll() is None:
             child.kill()
             child.wait()
@@ -62,10 +70,13 @@ def _main() -> None:
         protocol.write(json.dumps(message) + "\n")
         protocol.flush()
 
+    stop.stop_on_signals(worker=True)  # its parent passes a stop on
     config = pickle.loads(sys.stdin.buffer.read())
     warnings: list[str] = []
     try:
         dense = prepare(config, lambda line: say({"log": line}), warnings)
+    except stop.Stopped:  # the dense run's state is saved (pipelines.train.resumable_fit)
+        sys.exit(stop.STOPPED_STATUS)
     except UserInputError as error:
         say({"input_error": str(error)})
         return

@@ -18,6 +18,7 @@ from pipelines.train.masking import MASKINGS
 from pipelines.train.models import MODELS
 from pipelines.train.placement import DEVICES, PlacementSpec
 from pipelines.train.recipes import Recipe
+from pipelines.train.resume import SaveEvery
 from pipelines.train.workloads import WORKLOADS, Workload, get_workload
 
 SCHEDULES = ("oneshot", "iterative")
@@ -66,6 +67,8 @@ class LthConfig:
     deterministic: bool = True
     placement: PlacementSpec = field(default_factory=PlacementSpec)
     fit: FitSettings = field(default_factory=FitSettings)  # how each ticket is fit; not part of the identity
+    save_every: str = setting("1", "Save each training's resumable state every N epochs (2 or 2ep) or N steps (500it), "
+                                   "and on a stop: a stop or a crash costs at most this much training.")
 
     @property
     def root(self) -> Path:
@@ -105,6 +108,7 @@ class LthConfig:
         check_points(self.points, self.epochs, steps_per_epoch)
 
     def validate(self) -> None:
+        SaveEvery.parse(self.save_every)
         if self.epochs < 1:
             raise UserInputError("--epochs must be at least 1")
         points = self.points

@@ -7,6 +7,9 @@ OUT/masks/          one .npz per mask and a .json with its per-layer sparsity
 OUT/jobs/           one result per ticket job; a rerun skips the finished ones
 OUT/tickets/        trained ticket weights that the next iterative round prunes
 OUT/summary.json    dense accuracy, one row per ticket (and stability pair), their means over replicates
+OUT/resume/NAME/    the resumable states of a training in flight (pipelines.train.resume): `dense`, or a
+                    job's id (a stability pair's two copies in copy0/ and copy1/); removed once its
+                    result is written
 OUT/replicates/I/   replicate I (seed + I) with --replicates: its own run.json, checkpoints, dense.json and
                     masks; its jobs' results are in OUT/jobs with the suffix -repI
 """
@@ -19,6 +22,8 @@ from pathlib import Path
 SUMMARY = "summary.json"
 SETTINGS = "run.json"
 JOBS = "jobs"
+RESUME = "resume"
+DENSE = "dense"  # the dense run's training, among the jobs' in OUT/resume
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ class SearchFolder:
 
     def replicate(self, index: int) -> Path:
         return self.root / "replicates" / str(index)
+
+    def state(self, training: str) -> Path:
+        """The resumable states of one training: "dense", or a job's id."""
+        return self.root / RESUME / training
 
     def ticket(self, job_id: str) -> Path:
         """The trained weights of a ticket that the next iterative round prunes."""

@@ -1,15 +1,16 @@
 """Everything before the tickets: claim the search folder, train dense with the rewind grid, build the masks.
 
-Dense training restarts from its initialization if it was interrupted, or if its result or any
-checkpoint of the grid no longer reads back (it is the short part); a mask that does not load is
-built again; everything else finished is kept.
+Dense training continues from its newest resumable state if it was interrupted
+(pipelines.train.resume), and restarts from its initialization if its result or any checkpoint of
+the grid no longer reads back; a mask that does not load is built again; everything else finished is
+kept.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import time
+import shutil
 from typing import Callable
 
 import numpy as np
@@ -20,11 +21,13 @@ from pipelines.errors import UserInputError
 from pipelines.folder_lock import LOCK_NAME
 from pipelines.outputs import refuse_folders_in_place
 from pipelines.lth.config import LthConfig
+from pipelines.lth.layout import DENSE
 from pipelines.lth.masks import (MaskSpec, check_collapse, check_reachable, compute_masks, load_masks,
                                  saved_mask_report, save_masks, sparsity_report)
 from pipelines.lth.plan import chain_mask_id, job_id
-from pipelines.lth.ticket import train_setup
+from pipelines.lth.ticket import resumed, train_setup
 from pipelines.train import checkpoints
+from pipelines.train.resume import TrainingState
 from pipelines.train.model import build_model, kernel_kinds, kernel_values
 
 Log = Callable[[str], None]
@@ -110,6 +113,7 @@ def train_dense(config: LthConfig, log: Log) -> dict:
             log("dense: already trained")
             return json.loads(dense_file.read_bytes())
         log(f"dense: {problem}: training it again")
+        shutil.rmtree(config.folder.state(DENSE), ignore_errors=True)  # from its start: a state would skip the damage
     folder = config.folder.checkpoints
     outputs = [dense_file, *(p for point in [0, *config.points, None] for p in checkpoints.paths(folder, point))]
     refuse_folders_in_place(outputs, "the dense run")  # checked again: the folder may have changed since the start
@@ -121,20 +125,22 @@ def train_dense(config: LthConfig, log: Log) -> dict:
                 "data": config.data}
     model = setup.model()
     check_reachable(config.mask_specs(), kernel_values(model), kernel_kinds(model))
-    checkpoints.save_checkpoint(model, folder, 0, metadata)
+    checkpoints.save_checkpoint(model, folder, 0, metadata)  # the same initialization on every resume
 
     class EpochLog(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             log(f"dense: epoch {epoch + 1}/{config.epochs}, loss {logs['loss']:.3f}, top-1 {logs['top1']:.3f}")
 
     grid = {point.step(setup.steps_per_epoch): point for point in config.points if point.count}
-    started = time.time()
-    setup.fit(model, config.epochs, callbacks=[checkpoints.rewind_callback(folder, grid, metadata), EpochLog()])
-    dense = {**setup.evaluate(model), "epochs": config.epochs, "train_seconds": time.time() - started,
+    state = TrainingState(config.folder.state(DENSE))
+    progress = setup.fit(model, config.epochs, callbacks=[checkpoints.rewind_callback(folder, grid, metadata), EpochLog()],
+                         state=state, log=log)
+    dense = {**setup.evaluate(model), "epochs": config.epochs, "train_seconds": progress.seconds,
              "placement": setup.placement.describe(), "global_batch": setup.global_batch,
-             "steps_per_epoch": setup.steps_per_epoch}
+             "steps_per_epoch": setup.steps_per_epoch, **resumed(progress)}
     checkpoints.save_checkpoint(model, folder, None, metadata)
     atomic.write_json(dense_file, dense)
+    state.clear()
     return dense
 
 

@@ -25,7 +25,7 @@ from pipelines.lth.config import LthConfig
 from pipelines.lth.plan import STABILITY, Grid, Shard, iterative_round, oneshot_jobs
 from pipelines.lth.prepare import prepare, round_masks
 from pipelines.lth.stability import run_stability
-from pipelines.lth.ticket import job_config, run_ticket
+from pipelines.lth.ticket import job_config, run_ticket, sweep_states
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -88,13 +88,15 @@ def _search(config: LthConfig, executor: ExecutorSettings, log: Log, progress: P
             if any(r["status"] != "done" for r in results):  # the next round would prune a missing ticket
                 log(f"iterative pruning stops after round {round_}: a job failed")
                 break
+    team.leader_does(lambda: sweep_states(config))
     return team.leader_does(lambda: _summary(config, denses, results, warnings))
 
 
 def run_job(config: LthConfig, job, slot: WorkerSlot = WorkerSlot()) -> dict:
     """The job function executors run: a ticket, or a stability pair."""
+    sweep_states(config)
     if job.kind == STABILITY:
-        return run_stability(job_config(config, job, slot), job)
+        return run_stability(job_config(config, job, slot), job, config.folder.state(job.job_id))
     return run_ticket(config, job, slot)
 
 

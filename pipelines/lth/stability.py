@@ -17,37 +17,41 @@ import dataclasses
 import itertools
 import json
 import time
+from pathlib import Path
 
 from pipelines.lth.config import LthConfig
 from pipelines.lth.masks import load_masks
 from pipelines.lth.plan import TicketJob
 from pipelines.lth.ticket import start_of, train_setup
 from pipelines.train import batchnorm
+from pipelines.train.resume import TrainingState
 from pipelines.train.warm import ticket_model
 
 ALPHAS = tuple(i / 10 for i in range(11))
 COPY_SEED_OFFSETS = (2_000_003, 3_000_017)  # the two copies' data orders: neither the search's own
 
 
-def run_stability(config: LthConfig, job: TicketJob) -> dict:
-    """Train the two copies, then walk the line between them (`config` is the job's replicate's)."""
+def run_stability(config: LthConfig, job: TicketJob, states: Path) -> dict:
+    """Train the two copies, then walk the line between them (`config` is the job's replicate's);
+    each copy resumes from, and saves, its states in `states`/copyI."""
     started = time.time()
     setup = train_setup(config)
     folder = config.folder
     masks = load_masks(folder.mask(job.mask_id)) if job.mask else {}
     sparsity = json.loads(folder.mask_report(job.mask_id).read_text())["sparsity"] if job.mask else 0.0
-    ends = []
-    for offset in COPY_SEED_OFFSETS:
+    ends, resumes = [], []
+    for index, offset in enumerate(COPY_SEED_OFFSETS):
         # Only the order's seed: the global one stays (resetting it would re-instantiate the traced steps).
         copy = dataclasses.replace(setup, order_seed=config.seed + offset)
         load, start_step = start_of(job, copy, folder)
         model = ticket_model(copy, masks, config.masking, start_step=start_step, load=load)
-        copy.fit_steps(model, job.steps)
+        progress = copy.fit_steps(model, job.steps, state=TrainingState(Path(states) / f"copy{index}", f"{job.job_id}/copy{index}"))
         ends.append(model.get_weights())
+        resumes += [{**resume, "copy": index} for resume in progress.resumes]
     curve = interpolate(model, setup, *ends)
     return {**job.describe(), "status": "done", "network": job.mask_id, "actual_sparsity": sparsity,
             "seed": config.seed, "alphas": list(ALPHAS), "top1": curve, "barrier": error_barrier(curve),
-            "train_seconds": time.time() - started}
+            "train_seconds": time.time() - started, "resumes": resumes}
 
 
 def interpolate(model, setup, first: list, second: list) -> list[float]:

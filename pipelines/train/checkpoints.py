@@ -95,13 +95,17 @@ def load_checkpoint(model, folder: Path, point) -> dict:
 
 def rewind_callback(folder: Path, grid: dict, metadata: dict):
     """A Keras callback saving the weights after the steps in `grid` (step count from 1 -> the point
-    it names, pipelines.lth.rewind), counting the steps of one fit from its start."""
+    it names, pipelines.lth.rewind), counting the steps of the training from its start (a resumed fit
+    tells it where it starts: `start_at`)."""
     import keras
 
     class RewindCheckpoints(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.steps = 0
+
+        def start_at(self, step: int) -> None:
+            self.steps = step
 
         def on_train_batch_end(self, batch, logs=None):
             self.steps += 1

@@ -33,9 +33,10 @@ def _training_arrays(setup) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
-def elephas_fit(model, setup, steps: int, masks, settings) -> None:
+def elephas_fit(model, setup, steps: int, masks, settings, state=None) -> None:
     """Fit `model` for `steps` (whole epochs: Elephas averages once per epoch) over
-    `settings.partitions` Spark partitions (local mode unless `settings.spark_master`)."""
+    `settings.partitions` Spark partitions (local mode unless `settings.spark_master`). Not
+    resumable (`state` is unused): a stopped Elephas ticket trains again from its start."""
     from elephas.spark_model import SparkModel
     from elephas.utils.rdd_utils import to_simple_rdd
 

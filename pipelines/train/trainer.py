@@ -17,6 +17,8 @@ from pipelines.train.model import build_model
 from pipelines.train.recipe import compile_model
 from pipelines.train.recipe_schedule import ScheduleLength
 from pipelines.train.placement import Placement
+from pipelines.train.resume import Progress, SaveEvery, TrainingState
+from pipelines.train.resumable_fit import fit_resumably
 from pipelines.train.workloads import Workload
 
 
@@ -30,6 +32,7 @@ class TrainSetup:
     cache_dir: str | None = None
     epochs: int = 1  # the whole training the learning-rate schedule spans (a rewound ticket starts part way)
     order_seed: int | None = None  # the data order's seed, where it is not `seed` (a stability copy's)
+    save_every: SaveEvery = SaveEvery()  # how often a training with a TrainingState saves it
 
     @property
     def global_batch(self) -> int:
@@ -53,15 +56,16 @@ class TrainSetup:
     def num_classes(self) -> int:
         return self.workload.classes_for(len(self.source.classes))
 
-    def spec(self, shuffle: bool = True) -> online.PipelineSpec:
+    def spec(self, shuffle: bool = True, start_step: int = 0) -> online.PipelineSpec:
         order = self.seed if self.order_seed is None else self.order_seed
         return online.PipelineSpec(image_size=self.workload.image_size, batch_size=self.global_batch,
                                    seed=order, shuffle=shuffle, cache_dir=self.cache_dir,
-                                   workers=self.placement.spec.threads)
+                                   workers=self.placement.spec.threads, start=start_step * self.global_batch)
 
-    def train_dataset(self):
-        """The training pipeline as this backend's Keras takes it, and the steps in one epoch of it."""
-        split, spec = self.source.split("train"), self.spec()
+    def train_dataset(self, start_step: int = 0):
+        """The training pipeline as this backend's Keras takes it, from the batch after `start_step`
+        steps on, and the steps in one epoch of it."""
+        split, spec = self.source.split("train"), self.spec(start_step=start_step)
         dataset = self._within_share(online.build(self.pipeline, split, spec))
         return online.for_keras(dataset, spec), self.steps_per_epoch
 
@@ -78,40 +82,25 @@ class TrainSetup:
         options.threading.max_intra_op_parallelism = 1
         return dataset.with_options(options)
 
-    def fit(self, model, epochs: int, callbacks=()):
-        """Train `model` for whole epochs of the training pipeline (dense runs and tickets alike)."""
-        return self.fit_steps(model, epochs * self.steps_per_epoch, callbacks)
+    def fit(self, model, epochs: int, callbacks=(), **resuming) -> Progress:
+        """Train `model` for whole epochs of the training pipeline (`fit_steps`'s `state` and `log` too)."""
+        return self.fit_steps(model, epochs * self.steps_per_epoch, callbacks, **resuming)
 
-    def fit_steps(self, model, steps: int, callbacks=(), validate: bool = False) -> list[tuple[int, float]]:
+    def fit_steps(self, model, steps: int, callbacks=(), validate: bool = False,
+                  state: TrainingState | None = None, log=lambda line: None) -> Progress:
         """Train `model` for `steps` batches: whole epochs of the pipeline, the last one cut short
         (a ticket rewound to step 500 of 35-step epochs trains what remains of the dense run).
 
         With `validate`, top-1 over the validation split after every epoch (the last one cut short
         included): the curve [(steps trained, top-1)] that a ticket's early-stopping iteration is
-        read from (Frankle & Carbin 2019); empty without."""
-        import keras
+        read from (Frankle & Carbin 2019), in the returned progress. With `state`, the training
+        resumes from its newest saved state and saves it as it goes (pipelines.train.resumable_fit)."""
+        return fit_resumably(self, model, steps, callbacks, validate, state, log)
 
-        setup, curve = self, []
-
-        class StopAfter(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.done = 0
-
-            def on_train_batch_end(self, batch, logs=None):
-                self.done += 1
-                if self.done >= steps:
-                    self.model.stop_training = True
-
-            def on_epoch_end(self, epoch, logs=None):
-                if validate:  # `self.model` holds the step's weights (Keras syncs JAX's state for a callback)
-                    curve.append((self.done, setup.evaluate(self.model)["top1"]))
-
-        dataset, per_epoch = self.train_dataset()
+    def fit_dataset(self, model, dataset, **fit_arguments) -> None:
+        """Keras' fit over `dataset` from this setup's training split, naming a file it cannot read."""
         with naming_bad_input(self.source, "train"):
-            model.fit(dataset, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, shuffle=False,
-                      verbose=0, callbacks=[*callbacks, StopAfter()])
-        return curve
+            model.fit(dataset, shuffle=False, verbose=0, **fit_arguments)
 
     def model(self, seed: int | None = None, masks: dict[str, np.ndarray] | None = None, masking: str = "gradient",
               load=None):

@@ -7,8 +7,15 @@ The pipelines that read image files by index (naive, processes, parallel, vector
 share one visiting order (`epoch_orders`), so for the same seed they yield the same labels in the
 same order and, up to resize rounding, the same pixels (naive's and processes' exactly: both PIL). The two that read a sequential store (cached, offline)
 shuffle through a seeded buffer instead, as such pipelines must; with `shuffle=False` every
-pipeline yields the examples in path order. They differ in how the work is scheduled, which is what
-the harness measures.
+pipeline yields the examples in path order.
+
+A resumed training's stream starts `spec.start` examples in: the index pipelines draw that
+epoch's order and drop what precedes the position, reading no file before it; the sequential
+stores read on from their start and skip (cached: decoded images, as its first pass fills the
+cache anyway; offline: serialized records, before parsing). Either way the stream after the
+position is the one an uninterrupted training reads there.
+
+The pipelines differ in how the work is scheduled, which is what the harness measures.
 
 One module per pipeline, each registered below with what it reads and the pipeline to try next when
 it starves the model (the verdict's advice); the variants, the CLI and the benchmarks read `PIPELINES`.

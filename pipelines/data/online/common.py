@@ -24,14 +24,18 @@ class PipelineSpec:
     shuffle: bool = True
     cache_dir: str | None = None  # `cached` only: a file cache there instead of memory
     workers: int | None = None  # `processes` (and evaluation without TensorFlow): decode processes; None: one per usable core
+    start: int = 0  # examples of the stream already trained on: a resumed training's stream begins after them
 
 
 def epoch_orders(n: int, spec: PipelineSpec) -> Iterator[np.ndarray]:
-    """The example order of each epoch, forever: a fresh permutation per epoch when shuffling."""
-    epoch = 0
+    """The example order of each epoch, forever: a fresh permutation per epoch when shuffling, a
+    function of the seed and the epoch only. From `spec.start` on: the epochs before it are never
+    drawn, and the examples of its epoch before it are dropped, never read or decoded."""
+    epoch, skip = divmod(spec.start, n)
     while True:
-        yield np.random.default_rng([spec.seed, epoch]).permutation(n) if spec.shuffle else np.arange(n)
-        epoch += 1
+        order = np.random.default_rng([spec.seed, epoch]).permutation(n) if spec.shuffle else np.arange(n)
+        yield order[skip:]
+        epoch, skip = epoch + 1, 0
 
 
 def index_batches(n: int, spec: PipelineSpec) -> Iterator[np.ndarray]:
@@ -52,7 +56,7 @@ def ordered_indices(split: Split, spec: PipelineSpec):
 
     n = len(split)
     return tf.data.Dataset.from_generator(
-        lambda: epoch_orders(n, spec), output_signature=tf.TensorSpec([n], tf.int64)
+        lambda: epoch_orders(n, spec), output_signature=tf.TensorSpec([None], tf.int64)
     ).unbatch()
 
 
@@ -74,7 +78,7 @@ def loader(split: Split, spec: PipelineSpec):
 def shuffle_repeat_batch(dataset, examples: int, spec: PipelineSpec):
     if spec.shuffle:
         dataset = dataset.shuffle(min(examples, SHUFFLE_BUFFER), seed=spec.seed, reshuffle_each_iteration=True)
-    return dataset.repeat().batch(spec.batch_size, drop_remainder=True)
+    return dataset.repeat().skip(spec.start).batch(spec.batch_size, drop_remainder=True)
 
 
 def shard_parser(stored: int, size: int):

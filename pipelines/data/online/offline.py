@@ -24,7 +24,8 @@ def build_offline(split: ShardSplit, spec: PipelineSpec):
     if spec.shuffle:
         records = records.shuffle(min(len(split), SHUFFLE_BUFFER), seed=spec.seed)
     return (
-        records.batch(spec.batch_size, drop_remainder=True)
+        records.skip(spec.start)  # serialized records: skipped unparsed
+        .batch(spec.batch_size, drop_remainder=True)
         .map(shard_parser(split.image_size, spec.image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
