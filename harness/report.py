@@ -83,7 +83,24 @@ def lth_section(search: dict) -> dict:
     return {"search": search, "chart": lth_charts.tickets(summary, search["title"]),
             "matching": lth_charts.matching(summary), "modes": lth_charts.retrain_modes(summary, folder.name),
             "early_stopping": lth_charts.early_stopping(summary, folder.name),
-            "stability": lth_charts.stability(summary, folder.name), "masks": mask_sparsity(folder)}
+            "stability": lth_charts.stability(summary, folder.name), "masks": mask_sparsity(folder),
+            "resumed": resumed_trainings(summary)}
+
+
+def resumed_trainings(summary: dict) -> list[dict]:
+    """Each training of a search that was stopped and resumed (the dense run, tickets): how often,
+    from which steps, and the seconds of training it did again (lost after a kill)."""
+    trainings = [("dense", summary.get("dense")), *((row.get("job_id"), row) for row in summary.get("tickets") or []
+                                                    if isinstance(row, dict))]
+    rows = []
+    for name, row in trainings:
+        resumes = [r for r in (row or {}).get("resumes") or [] if isinstance(r, dict)] if isinstance(row, dict) else []
+        if resumes:
+            redone = [r.get("redone_seconds") for r in resumes]
+            rows.append({"training": str(name), "resumes": len(resumes),
+                         "steps": ", ".join(str(r.get("step")) for r in resumes),
+                         "redone_seconds": sum(x for x in redone if isinstance(x, (int, float)) and math.isfinite(x))})
+    return rows
 
 
 def mask_sparsity(search: Path) -> dict:

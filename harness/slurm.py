@@ -61,7 +61,7 @@ _SCRATCH_TOKEN = re.compile(r"""
 """, re.VERBOSE)
 _COUNTS = {  # JobOptions field: the least value
     "nodes": 1, "gpus_per_node": 0, "tasks_per_node": 1, "cpus_per_task": 1, "array_tasks": 1,
-    "max_concurrent": 1, "spark_port": 1,
+    "max_concurrent": 1, "spark_port": 1, "warning": 2,
 }
 
 
@@ -81,6 +81,8 @@ class JobOptions:
     search: str = setting("search", "The search's folder under --scratch (a literal name).")
     array_tasks: int = setting(100, "sweep-array: tasks in the array.")
     max_concurrent: int | None = setting(None, "sweep-array: tasks running at once (%N).")
+    warning: int = setting(120, "Seconds before the time limit at which SLURM warns the job (USR1): every training "
+                                "saves its state, and the job requeues itself to continue.")
     spark_port: int = 7077
 
     def validate(self) -> None:
@@ -179,8 +181,14 @@ def render(options: JobOptions, config: LthConfig, lth_args: str) -> str:
         cpus_per_task=options.cpus_per_task, array_tasks=options.array_tasks, max_concurrent=options.max_concurrent,
         spark_port=options.spark_port, project=PROJECT_ROOT, harness=Path(sys.executable).with_name("harness"),
         scratch=options.scratch, search=options.search, lth_args=lth_args, device=options.device, data=config.data,
-        image_size=config.training_workload.image_size,
+        image_size=config.training_workload.image_size, warning=options.warning, grace=grace(options.warning),
     )
+
+
+def grace(warning: int) -> int:
+    """The seconds a script's `harness lth` gets to save after SLURM's warning (`--grace`): half of
+    the warning, so that the job requeues itself well before the time limit's SIGKILL."""
+    return max(1, warning // 2)
 
 
 def write_script(path: Path, text: str) -> None:

@@ -65,6 +65,13 @@ def test_a_search_stopped_in_the_dense_run_then_in_a_ticket_ends_as_if_never_sto
     [resume] = json.loads((out / "jobs" / f"{TICKET}.json").read_bytes())["resumes"]
     assert resume["step"] in (5, 6) and resume["redone_steps"] == 0
     assert not (out / "resume").exists()  # every state removed once its result was written
+    assert [len(row["resumes"]) for row in summary["tickets"] if row["job_id"] == TICKET] == [1]
+    if executor == "serial":  # the report says which trainings were resumed, from where
+        report = subprocess.run([str(HARNESS), "report", str(tmp_path), "--out", str(tmp_path / "r.html")],
+                                capture_output=True, text=True, timeout=300)
+        assert report.returncode == 0, report.stderr
+        page = (tmp_path / "r.html").read_text()
+        assert "Trainings stopped and resumed" in page and f"<td>{TICKET}</td>" in page and "<td>dense</td>" in page
 
 
 STOP_IN_A_LONG_STEP = """

@@ -10,7 +10,9 @@ import itertools
 import os
 import re
 import stat
+import signal
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -138,7 +140,7 @@ def test_only_what_differs_from_the_defaults_is_written(tmp_path, monkeypatch):
     data = tmp_path.resolve()
     text, _ = render_in_process(monkeypatch, "sweep-array", "--data", str(data))
     assert [line for line in text.splitlines() if " lth " in line] == [
-        f'"$HARNESS" lth --data {data} --device gpu1 --out "$OUT" \\']
+        f'requeueable "$HARNESS" lth --data {data} --device gpu1 --out "$OUT" \\']
     text, config = render_in_process(monkeypatch, "sweep-array", "--data", str(data), "--workload", "smoke",
                                      "--lr", "0.01", "--lr-schedule", "cosine", "--rewind", "0,1,2",
                                      "--retrain", "weight")  # smoke's own recipe, and the defaults
@@ -170,7 +172,7 @@ COUNT_OPTIONS = {"nodes": "--nodes", "gpus_per_node": "--gpus-per-node", "tasks_
 HOSTILE = ["x\ntouch {marker}", "x\rtouch {marker}", "x\ttab", "x\x00nul", "x\x1b[2J", "x\x7fdel", "x\x85nel",
            "$(touch {marker})", "`touch {marker}`", "x;touch {marker}", "x' \"y", "x y", "#x", "x%j", "a/b", "x\\",
            "${{X:-$(touch {marker})}}", "--x=1"]
-SBATCH_LINE = re.compile(r"#SBATCH --[a-z-]+(=[A-Za-z0-9._+,:%-]+)?")
+SBATCH_LINE = re.compile(r"#SBATCH --[a-z-]+(=[A-Za-z0-9._+,:%@-]+)?")
 
 
 def script(kind: str, **values) -> str:
@@ -320,3 +322,35 @@ def test_an_out_path_that_cannot_be_a_file_exits_2_before_rendering(harness_cli,
         result = harness_cli("slurm", "render", "sweep-mpi", "--out", out, "--job-name", "bad name")
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert len(result.stderr.splitlines()) == 1 and f"--out {out}" in result.stderr  # not the job name: first
+
+
+STOPPABLE = """import signal, sys, time
+signal.signal(signal.SIGUSR1, lambda *_: sys.exit(3))  # as `harness lth` does: save, then exit 3
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("signal_name, requeued", [("USR1", True), ("TERM", False)])
+def test_the_warning_signal_is_passed_to_the_command_and_the_stopped_job_requeues_itself(tmp_path, signal_name,
+                                                                                        requeued):
+    """SLURM's warning (USR1, to the batch shell) reaches the command, and a command that stopped
+    (exit 3) has the job requeued; a SIGTERM (scancel, the time limit) does not requeue it."""
+    text = script("sweep-array", gpus_per_node=0)
+    assert "#SBATCH --signal=B:USR1@120" in text and "#SBATCH --requeue" in text and "--grace 60" in text
+    lines = text.splitlines()
+    function = lines[lines.index("requeueable() {"):lines.index("}", lines.index("requeueable() {")) + 1]
+    (tmp_path / "scontrol").write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "asked"}\n')
+    (tmp_path / "scontrol").chmod(0o755)
+    (tmp_path / "command.py").write_text(STOPPABLE)
+    program = "\n".join(["set -euo pipefail", *function, f"requeueable {sys.executable} {tmp_path / 'command.py'}"])
+    environment = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "SLURM_JOB_ID": "41"}
+    job = subprocess.Popen(["bash", "-c", program], stdout=subprocess.PIPE, text=True, env=environment)
+    assert job.stdout.readline() == "started\n"
+    job.send_signal(getattr(signal, f"SIG{signal_name}"))
+    if signal_name == "TERM":  # SLURM signals every process of the job, the command too
+        subprocess.run(["pkill", "-TERM", "-f", str(tmp_path / "command.py")])
+    assert job.wait(timeout=30) == 3
+    assert (tmp_path / "asked").exists() == requeued
+    assert not requeued or (tmp_path / "asked").read_text() == "requeue 41\n"

@@ -75,15 +75,15 @@ def slurm():
 @field_option(JobOptions, "time", "--time", "time_limit")
 @options(field_option(JobOptions, "job_name"), field_option(JobOptions, "scratch"),
          field_option(JobOptions, "search", "--search", "search_folder"),  # `search`: SEARCH_OPTIONS' dict
-         *(field_option(JobOptions, name) for name in ("array_tasks", "max_concurrent")))
+         *(field_option(JobOptions, name) for name in ("array_tasks", "max_concurrent", "warning")))
 @SEARCH_OPTIONS
 @click.option("--out", "script", type=click.Path(path_type=Path), default=None,
               help="Write the script here (default: print it).")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (it keeps its mode).")
 @command_options
 def slurm_render(kind: str, nodes, gpus_per_node, tasks_per_node, cpus_per_task, partition, account, time_limit,
-                 job_name, scratch, search_folder, array_tasks, max_concurrent, search: dict, script: Path | None,
-                 force: bool, as_json: bool):
+                 job_name, scratch, search_folder, array_tasks, max_concurrent, warning, search: dict,
+                 script: Path | None, force: bool, as_json: bool):
     """Fill slurm/KIND.sbatch.j2 into a plain sbatch script that runs this project's commands.
 
     Its `harness lth` runs the whole search these options describe, the recipe included, checked as
@@ -103,7 +103,7 @@ def slurm_render(kind: str, nodes, gpus_per_node, tasks_per_node, cpus_per_task,
     options = JobOptions(kind=kind, nodes=nodes, gpus_per_node=gpus_per_node, tasks_per_node=tasks_per_node,
                          cpus_per_task=cpus_per_task, partition=partition, account=account, time=time_limit,
                          job_name=job_name, scratch=scratch, search=search_folder, array_tasks=array_tasks,
-                         max_concurrent=max_concurrent)
+                         max_concurrent=max_concurrent, warning=warning)
     options.validate()  # the device and fit its `harness lth` runs with
     config = search_config(search, out="$OUT", device=options.device, fit=options.fit)
     text = render(options, config, lth_arguments(config))

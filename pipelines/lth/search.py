@@ -121,7 +121,8 @@ def _require_prepared(config: LthConfig, shard: Shard) -> None:
 
 TICKET_COLUMNS = ("job_id", "mask_id", "requested_sparsity", "threshold", "actual_sparsity", "rewind", "rewind_step",
                   "mode", "replicate", "seed", "control", "round", "top1", "top5", "loss", "epochs_trained",
-                  "early_stop_step", "early_stop_top1", "masked_nonzero", "masking", "fit", "threads", "train_seconds")
+                  "early_stop_step", "early_stop_top1", "masked_nonzero", "masking", "fit", "threads", "train_seconds",
+                  "resumes")
 STABILITY_COLUMNS = ("job_id", "network", "actual_sparsity", "rewind", "rewind_step", "replicate", "seed", "alphas",
                      "top1", "barrier", "train_seconds")
 
@@ -134,7 +135,7 @@ def _summary(config: LthConfig, denses: list[dict], results: list[dict], warning
     means = aggregate.ticket_means(tickets, dense)
     summary = {
         "out": str(config.root),
-        "dense": {k: denses[0][k] for k in ("top1", "top5", "loss", "epochs", "train_seconds")},
+        "dense": {k: denses[0].get(k) for k in ("top1", "top5", "loss", "epochs", "train_seconds", "resumes")},
         "placement": denses[0]["placement"],
         "model": config.training_workload.model,
         "recipe": config.training_workload.recipe.as_dict(),

@@ -9,7 +9,7 @@ trained (which fixes the position in the data: pipelines.data.online), the valid
 the training seconds so far, and each earlier resume. The last two states are kept; a state that does
 not read back whole (a damaged or truncated file) gives way to the one before it.
 
-A progress file (`progress.json`) is rewritten every few seconds with the step reached: after a
+A progress file (`progress.json`) is rewritten every second with the step reached: after a
 SIGKILL, the next run reads from it how many steps it trains again (those since the last state), and
 their seconds.
 """
@@ -29,7 +29,7 @@ from pipelines import atomic
 from pipelines.errors import UserInputError
 
 KEEP = 2  # states kept: the newest, and the one before in case the newest is damaged
-PROGRESS_SECONDS = 5.0  # how often the step reached is written down
+PROGRESS_SECONDS = 1.0  # how often the step reached is written down
 _NAME = re.compile(r"state-(\d+)\.npz")
 
 
