@@ -8,6 +8,9 @@ REPORT ?= reports/demo.html
 WORKLOAD ?= small
 STEPS ?= 30
 PYTEST_ARGS ?=
+# The suite runs in two processes (pytest-xdist), each test file whole in one of them (module fixtures,
+# such as the one-node SLURM, start once): about 10 minutes on 2 cores. PYTEST_WORKERS=0 runs it in one.
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup java test-tools demo test bench bench-html digits gpu-wheels gpu-check-cpu gpu-report clean
 
@@ -39,7 +42,7 @@ demo: setup
 	$(BIN)/harness report $(RESULTS) --out $(REPORT)
 
 test: setup test-tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # asv in this venv (--python=same), results saved under .asv/results for the current commit.
 # BENCH_ARGS passes options on, e.g. BENCH_ARGS='--bench DataPipelines' or '--quick'.

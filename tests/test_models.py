@@ -4,8 +4,6 @@ against Keras' own layer names); a user's own network from a module path, and ea
 
 import collections
 import subprocess
-import sys
-import textwrap
 from dataclasses import replace
 
 import numpy as np

@@ -167,17 +167,19 @@ def test_each_backend_is_a_row_of_its_own_named_in_the_overview_and_the_run():
     assert "Top ops by self time" not in jax_details  # the JAX profile listed none: no empty table
 
 
-def test_compare_names_both_backends_and_the_backend_speedup(tmp_path):
+def test_compare_names_both_backends_and_the_backend_speedup(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from harness.cli import cli
+    from harness.cli.output import stdout
 
+    monkeypatch.setattr(stdout, "width", 200)  # rich fixes a console's width when it is made (COLUMNS then)
     records = sample_records()
     tf_run, jax_run = records[3], records[-1]
     for record in (tf_run, jax_run):
         save_record(tmp_path, record)
     arguments = ["compare", tf_run["run_id"], jax_run["run_id"], "--results", str(tmp_path)]
-    result = CliRunner().invoke(cli, arguments, env={"COLUMNS": "200"})
+    result = CliRunner().invoke(cli, arguments)
     as_json = CliRunner().invoke(cli, [*arguments, "--json"])
     assert result.exit_code == 0, result.output
     assert "gpu1-parallel on tensorflow" in result.output and "gpu1-parallel on jax" in result.output

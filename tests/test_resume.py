@@ -73,9 +73,9 @@ def train(make, state, steps, callbacks=()):
 
 out = {}
 for name, make, steps in (("dense", dense, 12), ("ticket", ticket, 10)):
+    uninterrupted = train(make, None, steps)
     for k in (5, 8):  # inside the second epoch; at the end of it
         state = TrainingState(folder / f"{name}-{k}")
-        uninterrupted = train(make, None, steps)
         try:
             train(make, state, steps, [CrashAfter(k)])
         except Crash:

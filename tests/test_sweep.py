@@ -208,3 +208,56 @@ def test_rendered_mpi_sweep_and_job_array_on_a_real_slurm(serial, harness_cli, c
             shown = subprocess.run(["scontrol", "show", "job", job], env=cluster.env, capture_output=True,
                                    text=True).stdout
             assert "NumTasks=2" in shown and "JobState=COMPLETED" in shown
+
+
+LONG_TICKET = ("--workload", "lenet-smoke", "--epochs", "40", "--rewind", "0", "--sparsity", "0.5", "--scope", "layer")
+
+
+def test_a_job_warned_before_its_time_limit_saves_requeues_itself_and_ends_as_if_never_stopped(cluster, harness_cli,
+                                                                                               tiny_data, tmp_path):
+    """SLURM's warning (`--signal=B:USR1@...`: USR1 to the batch shell, sent here at once with
+    `scancel --batch --signal=USR1`, as SLURM's timer sends it) stops the job's `harness lth` inside its
+    ticket (160 steps); the job requeues itself and its second run continues the ticket to the result
+    an uninterrupted run has. SLURM holds a requeued job back for a while; the test releases it."""
+    prepared = tmp_path / "prepared"
+    done = subprocess.run([str(HARNESS), "lth", "--data", str(tiny_data), *LONG_TICKET, "--out", str(prepared),
+                           "--prepare-only"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    warned, alone = fresh_copy(prepared, tmp_path / "warned"), fresh_copy(prepared, tmp_path / "alone")
+    uninterrupted = subprocess.Popen([str(HARNESS), "lth", "--data", str(tiny_data), *LONG_TICKET, "--out", str(alone),
+                                      "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    script = tmp_path / "job.sbatch"
+    rendered = harness_cli("slurm", "render", "sweep-array", "--data", tiny_data, *LONG_TICKET, "--gpus-per-node", "0",
+                           "--array-tasks", "1", "--scratch", tmp_path,
+                           "--search", "warned", "--out", script)
+    assert rendered.returncode == 0, rendered.stderr
+    submitted = subprocess.run(["sbatch", "--parsable", str(script)], cwd=tmp_path, env=cluster.env,
+                               capture_output=True, text=True, timeout=60)
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip().split(";")[0]
+    ticket, state, warned_once = warned / "jobs" / "layer-s0.5000-rewind0.json", None, False
+    deadline = time.time() + 600
+    while state != "COMPLETED":
+        assert time.time() < deadline and state not in ("FAILED", "CANCELLED", "TIMEOUT"), cluster_output(tmp_path)
+        shown = subprocess.run(["scontrol", "-o", "show", "job", job], env=cluster.env, capture_output=True,
+                               text=True).stdout
+        fields = dict(word.split("=", 1) for word in shown.split() if "=" in word)
+        state, restarts = fields.get("JobState"), int(fields.get("Restarts", 0))
+        if not warned_once and state == "RUNNING" and list((warned / "resume").glob("*/state-*.npz")):
+            subprocess.run(["scancel", "--batch", "--signal=USR1", job], env=cluster.env, check=True)
+            warned_once = True
+        if restarts and state == "PENDING":  # requeued: begin now rather than after SLURM's requeue delay
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=cluster.env)
+        time.sleep(0.2)
+    assert restarts == 1 and "requeueing job" in cluster_output(tmp_path)
+    [resume] = json.loads(ticket.read_bytes())["resumes"]
+    assert resume["step"] > 0 and resume["redone_steps"] == 0
+    out, err = uninterrupted.communicate(timeout=600)
+    assert uninterrupted.returncode == 0, err
+    [want] = json.loads(out.splitlines()[-1])["tickets"]
+    got = json.loads(ticket.read_bytes())
+    assert (got["top1"], got["loss"]) == (want["top1"], want["loss"])
+
+
+def cluster_output(folder) -> str:
+    return "\n".join(path.read_text(errors="replace") for path in folder.glob("*.out"))
