@@ -218,7 +218,7 @@ def test_a_job_warned_before_its_time_limit_saves_requeues_itself_and_ends_as_if
     """SLURM's warning (`--signal=B:USR1@...`: USR1 to the batch shell, sent here at once with
     `scancel --batch --signal=USR1`, as SLURM's timer sends it) stops the job's `harness lth` inside its
     ticket (160 steps); the job requeues itself and its second run continues the ticket to the result
-    an uninterrupted run has. SLURM holds a requeued job back for a while; the test releases it."""
+    an uninterrupted run has. SLURM holds a requeued job back for a while; the test releases it sooner."""
     prepared = tmp_path / "prepared"
     done = subprocess.run([str(HARNESS), "lth", "--data", str(tiny_data), *LONG_TICKET, "--out", str(prepared),
                            "--prepare-only"], capture_output=True, text=True, timeout=600)
@@ -235,19 +235,24 @@ def test_a_job_warned_before_its_time_limit_saves_requeues_itself_and_ends_as_if
                                capture_output=True, text=True, timeout=60)
     assert submitted.returncode == 0, submitted.stderr
     job = submitted.stdout.strip().split(";")[0]
-    ticket, state, warned_once = warned / "jobs" / "layer-s0.5000-rewind0.json", None, False
+    ticket, state, warned_once, released, seen = warned / "jobs" / "layer-s0.5000-rewind0.json", None, False, 0, []
     deadline = time.time() + 600
     while state != "COMPLETED":
-        assert time.time() < deadline and state not in ("FAILED", "CANCELLED", "TIMEOUT"), cluster_output(tmp_path)
+        assert time.time() < deadline and state not in ("FAILED", "CANCELLED", "TIMEOUT"), (seen, cluster_output(tmp_path))
         shown = subprocess.run(["scontrol", "-o", "show", "job", job], env=cluster.env, capture_output=True,
                                text=True).stdout
         fields = dict(word.split("=", 1) for word in shown.split() if "=" in word)
         state, restarts = fields.get("JobState"), int(fields.get("Restarts", 0))
+        if not seen or seen[-1] != (state, restarts, fields.get("Reason")):
+            seen.append((state, restarts, fields.get("Reason")))
         if not warned_once and state == "RUNNING" and list((warned / "resume").glob("*/state-*.npz")):
             subprocess.run(["scancel", "--batch", "--signal=USR1", job], env=cluster.env, check=True)
             warned_once = True
-        if restarts and state == "PENDING":  # requeued: begin now rather than after SLURM's requeue delay
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=cluster.env)
+        if restarts > released and state == "PENDING":
+            # requeued: begin in 3 s rather than after SLURM's requeue delay (slurmd refuses the job's
+            # credential for a second or so after the requeue revoked it: "Job credential revoked")
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+3"], env=cluster.env, check=True)
+            released = restarts
         time.sleep(0.2)
     assert restarts == 1 and "requeueing job" in cluster_output(tmp_path)
     [resume] = json.loads(ticket.read_bytes())["resumes"]
