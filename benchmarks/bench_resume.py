@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import image_folder, scale
+from pipelines.train.resume import TrainingState
 
 HARNESS = Path(sys.executable).with_name("harness")
 WORKLOAD, EPOCHS = "smoke", {"full": 3, "quick": 20}[scale().name]
@@ -73,8 +74,8 @@ def measure(data: Path, work: Path) -> dict:
 
 def _signal_at(process, out: Path, step: int, signum: int) -> float:
     """Send `signum` once the dense run wrote down that it reached `step`; when it was sent."""
-    progress = out / "resume" / "dense" / "progress.json"
-    while process.poll() is None and _reached(progress) < step:
+    training = TrainingState(out / "resume" / "dense")
+    while process.poll() is None and training.reached().get("step", 0) < step:
         time.sleep(0.05)
     process.send_signal(signum)
     return time.perf_counter()
@@ -85,14 +86,6 @@ def _resumed(out: Path) -> dict:
     if not resumes:
         raise RuntimeError(f"the dense run in {out} ended before the signal reached it: nothing was resumed")
     return resumes[0]
-
-
-def _reached(progress: Path) -> int:
-    """The step a training wrote down that it reached (0 before it wrote any)."""
-    try:
-        return json.loads(progress.read_bytes())["step"]
-    except (OSError, ValueError):
-        return 0
 
 
 def tracked(figure: str, unit: str):

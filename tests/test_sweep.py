@@ -255,12 +255,12 @@ def test_a_job_warned_before_its_time_limit_saves_requeues_itself_and_ends_as_if
             released = restarts
         time.sleep(0.2)
     assert restarts == 1 and "requeueing job" in cluster_output(tmp_path)
-    [resume] = json.loads(ticket.read_bytes())["resumes"]
+    got = json.loads(ticket.read_bytes())
+    [resume] = got["resumes"]
     assert resume["step"] > 0 and resume["redone_steps"] == 0
     out, err = uninterrupted.communicate(timeout=600)
     assert uninterrupted.returncode == 0, err
     [want] = json.loads(out.splitlines()[-1])["tickets"]
-    got = json.loads(ticket.read_bytes())
     assert (got["top1"], got["loss"]) == (want["top1"], want["loss"])
 
 

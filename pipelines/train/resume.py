@@ -108,6 +108,13 @@ class TrainingState:
     def note_progress(self, step: int, seconds: float) -> None:
         atomic.write_json(self.folder / "progress.json", {"step": step, "seconds": seconds})
 
+    def reached(self) -> dict:
+        """The progress last written down (`step`, `seconds`); empty before any was, or if unreadable."""
+        try:
+            return json.loads((self.folder / "progress.json").read_bytes())
+        except (OSError, ValueError):
+            return {}
+
     def clear(self) -> None:
         """Remove every state: the training's result is written, nothing will resume it."""
         for path in [*self._states(), self.folder / "progress.json"]:
@@ -118,10 +125,7 @@ class TrainingState:
     def _redone(self, progress: Progress) -> dict:
         """The steps and seconds trained after the state and lost (a SIGKILL, a crash): the run
         before this one wrote down how far it got."""
-        try:
-            reached = json.loads((self.folder / "progress.json").read_bytes())
-        except (OSError, ValueError):
-            reached = {}
+        reached = self.reached()
         steps = max(0, reached.get("step", progress.step) - progress.step)
         per_step = reached.get("seconds", 0.0) / reached["step"] if reached.get("step") else 0.0
         return {"step": progress.step, "redone_steps": steps, "redone_seconds": round(steps * per_step, 3),
