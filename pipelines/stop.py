@@ -99,10 +99,16 @@ def rehearse(training: str, step: int) -> None:
     """A rehearsed preemption: with LTH_HARNESS_STOP_AT=TRAINING:STEP in the environment, send the
     command (the process that first installed these handlers; mpiexec under MPI) SIGTERM once
     `training` ("dense", or a job's id) has trained `step` steps in this process, as a time limit
-    would. The resumed run starts past that step, so it is not stopped again there."""
+    would. The resumed run starts past that step, so it is not stopped again there.
+
+    A worker (a pool's, or an MPI rank's child) also takes the stop itself at once, as if the
+    command's had already reached it: the hops from mpiexec to the rank to its child take longer
+    than a small network's steps on a loaded machine, and the rehearsal promises the step."""
     wanted = os.environ.get(REHEARSAL_VARIABLE)
     if wanted and wanted == f"{training}:{step}":
         os.kill(int(os.environ.get(COMMAND_VARIABLE, os.getpid())), signal.SIGTERM)
+        if _STATE["worker"] and not _RECEIVED:
+            _first(signal.SIGTERM, None)
 
 
 def _first(signum, frame) -> None:

@@ -11,6 +11,7 @@ mpiexec to the ranks and their children.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,17 +45,21 @@ def tickets(summary: dict) -> list:
 def test_a_search_stopped_in_the_dense_run_then_in_a_ticket_ends_as_if_never_stopped(executor, tiny_data, lth_search,
                                                                                       tmp_path):
     out = tmp_path / "search"
-    stopped = search(tiny_data, out, executor, stop_at="dense:3")  # inside the first epoch of four steps
-    assert stopped.returncode == STOPPED_STATUS, stopped.stderr
-    assert stopped.stderr.strip().splitlines()[-1] == STOPPED_LINE and "Traceback" not in stopped.stderr
-    assert not (out / "dense.json").exists() and list((out / "resume" / "dense").glob("state-*.npz"))
+    if executor == "multiprocessing":  # its dense run is the command's own, as serial's: start with it done
+        shutil.copytree(lth_search[0], out, ignore=shutil.ignore_patterns("jobs", "summary.json"))
+    else:
+        stopped = search(tiny_data, out, executor, stop_at="dense:3")  # inside the first epoch of four steps
+        assert stopped.returncode == STOPPED_STATUS, stopped.stderr
+        assert stopped.stderr.strip().splitlines()[-1] == STOPPED_LINE and "Traceback" not in stopped.stderr
+        assert not (out / "dense.json").exists() and list((out / "resume" / "dense").glob("state-*.npz"))
 
     stopped = search(tiny_data, out, executor, stop_at=f"{TICKET}:5")
     assert stopped.returncode == STOPPED_STATUS, stopped.stderr
-    assert "dense: resumed at step" in stopped.stderr
-    dense = json.loads((out / "dense.json").read_bytes())
-    [resume] = dense["resumes"]
-    assert resume["step"] in (3, 4) and resume["redone_steps"] == 0  # saved at the step it was told, or the next
+    assert stopped.stderr.strip().splitlines()[-1] == STOPPED_LINE and "Traceback" not in stopped.stderr
+    if executor != "multiprocessing":
+        assert "dense: resumed at step" in stopped.stderr
+        [resume] = json.loads((out / "dense.json").read_bytes())["resumes"]
+        assert resume["step"] in (3, 4) and resume["redone_steps"] == 0  # saved at the step it was told, or the next
     assert not (out / "jobs" / f"{TICKET}.json").exists()
 
     finished = search(tiny_data, out, executor)

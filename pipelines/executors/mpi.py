@@ -93,6 +93,30 @@ class Team:
                 return message
             time.sleep(POLL_SECONDS)
 
+    def _receive(self, source: int, tag: int, stopping: threading.Event | None = None):
+        """The next message from `source` with `tag`; None if `stopping` is set first.
+
+        A receive left posted when a rank stops (a signal, the leader's scheduler ended) is cancelled,
+        so that MPI_Finalize finds no request pending on the communicator (MPICH says "Builtin
+        communicator ... has pending references" on the way out otherwise)."""
+        request = self.comm.irecv(source=source, tag=tag)
+        try:
+            while not (stopping and stopping.is_set()):
+                done, message = request.test()
+                if done:
+                    return message
+                time.sleep(POLL_SECONDS)
+        except BaseException:
+            self._cancel(request)
+            raise
+        self._cancel(request)
+        return None
+
+    @staticmethod
+    def _cancel(request) -> None:
+        request.Cancel()
+        request.Wait()
+
     def leader_does(self, work):
         """`work()` on rank 0, its result on every rank; if it raises, every rank raises it."""
         outcome = None
@@ -126,24 +150,33 @@ class Team:
                     report(index + 1)
                 return index
 
-            scheduler = threading.Thread(target=self._serve, args=(take, len(jobs)), daemon=True)
+            stopping = threading.Event()
+            scheduler = threading.Thread(target=self._serve, args=(take, len(jobs), stopping), daemon=True)
             scheduler.start()
-            while (index := take()) < len(jobs):
-                child.run([jobs[index]])
-            scheduler.join()
+            try:
+                while (index := take()) < len(jobs):
+                    child.run([jobs[index]])
+            except BaseException:  # stopped, or the child failed: the scheduler's receive is cancelled
+                stopping.set()
+                raise
+            finally:
+                scheduler.join()
         else:
             while True:
                 self.comm.send(self.rank, dest=0, tag=ASK)
-                index = self._wait(self.comm.irecv(source=0, tag=ANSWER))
+                index = self._receive(0, ANSWER)
                 if index >= len(jobs):
                     break
                 child.run([jobs[index]])
 
-    def _serve(self, take, count: int) -> None:
-        """Rank 0's scheduler: answer each request with the next index until every other rank is told "none left"."""
+    def _serve(self, take, count: int, stopping: threading.Event) -> None:
+        """Rank 0's scheduler: answer each request with the next index until every other rank is told
+        "none left", or until rank 0 stops."""
         told_done = 0
         while told_done < self.size - 1:
-            asker = self._wait(self.comm.irecv(source=self.MPI.ANY_SOURCE, tag=ASK))
+            asker = self._receive(self.MPI.ANY_SOURCE, ASK, stopping)
+            if asker is None:
+                return
             index = take()
             self.comm.send(index, dest=asker, tag=ANSWER)
             told_done += index >= count
