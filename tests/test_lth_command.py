@@ -1,6 +1,7 @@
 """`harness lth` end to end through the console script: dense run, masks, tickets, rerun, refusals."""
 
 import json
+import shutil
 
 import pytest
 
@@ -10,9 +11,13 @@ ARGS = ("--workload", "lenet-smoke", "--epochs", "2", "--rewind", "0,1")
 
 
 @pytest.fixture(scope="module")
-def search(lth_search):
-    """The shared search (conftest.lth_search): a layer-wise 50% mask, rewinds 0 and 1, a control."""
-    return lth_search
+def search(lth_search, tmp_path_factory):
+    """A copy of the shared search (conftest.lth_search), which these tests run again:
+    a layer-wise 50% mask, rewinds 0 and 1, a control."""
+    out, summary, stderr = lth_search
+    copy = tmp_path_factory.mktemp("lth-command") / "search"
+    shutil.copytree(out, copy)
+    return copy, summary, stderr
 
 
 def test_json_holds_dense_accuracy_and_one_row_per_ticket(search):
@@ -29,14 +34,14 @@ def test_json_holds_dense_accuracy_and_one_row_per_ticket(search):
 
 
 def test_output_folder_keeps_checkpoints_masks_and_job_results(search):
-    out, _, result = search
+    out, _, stderr = search
     assert sorted(p.name for p in (out / "checkpoints").glob("*.json")) == ["epoch-000.json", "epoch-001.json",
                                                                            "final.json"]
     report = json.loads((out / "masks" / "layer-s0.5000.json").read_text())
     assert report["collapsed_layers"] == [] and all(abs(s - 0.5) < 0.05 for s in report["per_layer"].values())
     assert len(list((out / "jobs").glob("*.json"))) == 3
     assert json.loads((out / "summary.json").read_text())["tickets"]
-    assert "dense: epoch 2/2" in result.stderr
+    assert "dense: epoch 2/2" in stderr
 
 
 def test_rerun_skips_everything_finished(search, harness_cli, tiny_data):

@@ -1,6 +1,6 @@
 """`harness lth` with a rewind point in steps, two retraining modes, two replicates and stability
-pairs, end to end through the console script and a pool of two workers (the arithmetic is
-tests/test_aggregate.py's)."""
+pairs, end to end through the console script (the arithmetic is tests/test_aggregate.py's; the
+executors' own tests run jobs like these in pools and MPI ranks)."""
 
 import json
 import subprocess
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 GRID = ("--workload", "lenet-smoke", "--epochs", "2", "--rewind", "1it", "--sparsity", "0.5", "--scope", "layer",
         "--keep-dense", "classifier", "--sparsity-over", "rest", "--retrain", "weight,finetune", "--replicates", "2",
-        "--stability", "--executor", "multiprocessing", "--workers", "2")
+        "--stability")
 MASK = "layer-s0.5000-keep-classifier-over-rest"
 
 
@@ -23,8 +23,6 @@ def replicated(tiny_data, tmp_path_factory):
     result = subprocess.run([str(HARNESS), "lth", "--data", str(tiny_data), *GRID, "--out", str(out), "--json"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
-    # the pool's workers load TensorFlow as quietly as the command (CUDA's start-up lines and absl's warnings)
-    assert "cuInit" not in result.stderr and "W0000" not in result.stderr, result.stderr
     return out, json.loads(result.stdout.splitlines()[-1])
 
 

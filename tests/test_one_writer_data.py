@@ -106,8 +106,10 @@ def test_a_second_preprocess_into_the_same_out_is_refused_and_the_first_is_whole
 # ---- *-cached --cache-dir -------------------------------------------------------------------------
 
 def cached_run(data: Path, cache: Path, results: Path) -> list[str]:
-    return [str(HARNESS), "run", "--variant", "data-cached", "--data", str(data), "--workload", "smoke", "--steps", "2",
-            "--warmup", "0", "--cache-dir", str(cache), "--sample-interval", "0", "--results", str(results)]
+    """A short training fed from the cache (the smallest network, no decode-ceiling workers to start)."""
+    return [str(HARNESS), "run", "--variant", "cpu-cached", "--data", str(data), "--workload", "lenet-smoke",
+            "--steps", "2", "--warmup", "0", "--no-verdict", "--cache-dir", str(cache), "--sample-interval", "0",
+            "--results", str(results)]
 
 
 def test_a_cached_run_killed_while_filling_its_cache_does_not_stop_the_next(tiny_data, tmp_path):

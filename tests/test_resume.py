@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,15 +71,16 @@ def train(make, state, steps, callbacks=()):
             "resumes": [r["step"] for r in progress.resumes], "iterations": int(model.optimizer.iterations.numpy())}
 
 out = {}
-for name, make, steps in (("dense", dense, 12), ("ticket", ticket, 10)):
+# the warm ticket (rewound, masked) inside its second epoch: the data's position, the mask, the schedule's
+# offset; the dense run at the end of its second epoch: the validation curve
+for name, make, steps, k in (("dense", dense, 12, 8), ("ticket", ticket, 10, 5)):
     uninterrupted = train(make, None, steps)
-    for k in (5, 8):  # inside the second epoch; at the end of it
-        state = TrainingState(folder / f"{name}-{k}")
-        try:
-            train(make, state, steps, [CrashAfter(k)])
-        except Crash:
-            pass
-        out[f"{name}-{k}"] = {"uninterrupted": uninterrupted, "resumed": train(make, state, steps)}
+    state = TrainingState(folder / f"{name}-{k}")
+    try:
+        train(make, state, steps, [CrashAfter(k)])
+    except Crash:
+        pass
+    out[f"{name}-{k}"] = {"uninterrupted": uninterrupted, "resumed": train(make, state, steps)}
 print(json.dumps(out))
 """
 
@@ -93,7 +93,7 @@ def test_a_training_stopped_at_a_step_and_resumed_ends_bit_for_bit_where_an_unin
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     cases = json.loads(result.stdout.splitlines()[-1])
-    assert set(cases) == {"dense-5", "dense-8", "ticket-5", "ticket-8"}
+    assert set(cases) == {"dense-8", "ticket-5"}
     for name, case in cases.items():
         k = int(name.split("-")[1])
         assert case["resumed"]["resumes"] == [k], name  # it did resume, at the step stopped

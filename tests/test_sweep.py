@@ -58,7 +58,10 @@ def by_job(summary):
 def test_multiprocessing_matches_serial_at_equal_threads(serial, tiny_data, tmp_path):
     serial_out, serial_summary = serial
     out = fresh_copy(serial_out, tmp_path / "multiprocessing")
-    summary = summary_of(lth(tiny_data, out, "--executor", "multiprocessing", "--workers", "2", "--threads", "1"))
+    result = lth(tiny_data, out, "--executor", "multiprocessing", "--workers", "2", "--threads", "1")
+    # the pool's workers load TensorFlow as quietly as the command (CUDA's start-up lines and absl's warnings)
+    assert "cuInit" not in result.stderr and "W0000" not in result.stderr, result.stderr
+    summary = summary_of(result)
     assert summary["failed"] == []
     got, want = by_job(summary), by_job(serial_summary)
     assert set(got) == set(want) == {"layer-s0.5000-rewind0", "layer-s0.5000-rewind1"}
@@ -181,33 +184,66 @@ def cluster():
 
 
 def render_and_submit(harness_cli, cluster, tiny_data, scratch, kind, *options) -> str:
-    """Render `kind` for the shared grid into `scratch`, sbatch it, wait; return the job id."""
+    """Render `kind` for the shared grid into `scratch` and sbatch it; return the job id."""
     script = scratch / f"{kind}.sbatch"
     rendered = harness_cli("slurm", "render", kind, "--data", tiny_data, *GRID, "--gpus-per-node", "0",
                            "--time", "00:20:00", "--scratch", scratch, "--search", kind, "--out", script, *options)
     assert rendered.returncode == 0, rendered.stderr
-    done = subprocess.run(["sbatch", "--parsable", "--wait", str(script)], cwd=scratch, env=cluster.env,
-                          capture_output=True, text=True, timeout=900)
-    job = done.stdout.strip().split(";")[0]
-    output = next(scratch.glob(f"*-{job}*.out"), None)
-    assert done.returncode == 0, f"{done.stderr}\n{output.read_text() if output else 'no job output'}"
-    return job
+    return submit(cluster, script, scratch)
+
+
+def submit(cluster, script, scratch) -> str:
+    submitted = subprocess.run(["sbatch", "--parsable", str(script)], cwd=scratch, env=cluster.env,
+                               capture_output=True, text=True, timeout=60)
+    assert submitted.returncode == 0, submitted.stderr
+    return submitted.stdout.strip().split(";")[0]
+
+
+def job_fields(cluster, job) -> dict:
+    """`scontrol -o show job` as a dict; for an array, its first task's line."""
+    shown = subprocess.run(["scontrol", "-o", "show", "job", job], env=cluster.env, capture_output=True,
+                           text=True).stdout.splitlines()
+    return dict(word.split("=", 1) for word in (shown[0].split() if shown else ()) if "=" in word)
+
+
+def wait_for_jobs(cluster, jobs, scratch, on_poll=None, timeout=900) -> dict:
+    """Poll every 0.2 s until each job (every task of an array) has ended; its fields by job id.
+
+    Not `sbatch --wait`: it polls less and less often (seconds apart), which the suite pays for each job."""
+    deadline, ended = time.time() + timeout, {}
+    while len(ended) < len(jobs):
+        assert time.time() < deadline, cluster_output(scratch)
+        for job in set(jobs) - set(ended):
+            fields = job_fields(cluster, job)
+            if on_poll:
+                on_poll(job, fields)
+            states = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=cluster.env, capture_output=True,
+                                    text=True).stdout.split()
+            if fields.get("JobState") in ENDED and not states:
+                ended[job] = fields
+        time.sleep(0.2)
+    return ended
+
+
+ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY")
 
 
 def test_rendered_mpi_sweep_and_job_array_on_a_real_slurm(serial, harness_cli, cluster, tiny_data, tmp_path):
     serial_out, serial_summary = serial
     want = {job: row["top1"] for job, row in by_job(serial_summary).items()}
-    for kind, options in (("sweep-mpi", ("--nodes", "1", "--tasks-per-node", "2")), ("sweep-array", ("--array-tasks", "2"))):
+    kinds = {"sweep-mpi": ("--nodes", "1", "--tasks-per-node", "2"), "sweep-array": ("--array-tasks", "2")}
+    jobs = {}
+    for kind, options in kinds.items():  # both queued at once: SLURM starts the second as the first ends
         fresh_copy(serial_out, tmp_path / kind)  # prepared: the dense run and masks, no tickets
-        job = render_and_submit(harness_cli, cluster, tiny_data, tmp_path, kind, *options)
+        jobs[kind] = render_and_submit(harness_cli, cluster, tiny_data, tmp_path, kind, *options)
+    ended = wait_for_jobs(cluster, list(jobs.values()), tmp_path)
+    for kind, job in jobs.items():
+        assert ended[job]["JobState"] == "COMPLETED", (kind, cluster_output(tmp_path))
         results = [json.loads(p.read_text()) for p in (tmp_path / kind / "jobs").glob("*.json")]
         assert {r["job_id"]: r["top1"] for r in results} == want, kind  # the same tickets as serial
         assert all(r["masked_nonzero"] == 0 for r in results)
         assert len({r["worker"]["pid"] for r in results}) == 2, kind  # two ranks, or two array tasks
-        if kind == "sweep-mpi":
-            shown = subprocess.run(["scontrol", "show", "job", job], env=cluster.env, capture_output=True,
-                                   text=True).stdout
-            assert "NumTasks=2" in shown and "JobState=COMPLETED" in shown
+    assert ended[jobs["sweep-mpi"]]["NumTasks"] == "2"
 
 
 LONG_TICKET = ("--workload", "lenet-smoke", "--epochs", "40", "--rewind", "0", "--sparsity", "0.5", "--scope", "layer")
@@ -231,20 +267,12 @@ def test_a_job_warned_before_its_time_limit_saves_requeues_itself_and_ends_as_if
                            "--array-tasks", "1", "--scratch", tmp_path,
                            "--search", "warned", "--out", script)
     assert rendered.returncode == 0, rendered.stderr
-    submitted = subprocess.run(["sbatch", "--parsable", str(script)], cwd=tmp_path, env=cluster.env,
-                               capture_output=True, text=True, timeout=60)
-    assert submitted.returncode == 0, submitted.stderr
-    job = submitted.stdout.strip().split(";")[0]
-    ticket, state, warned_once, released, seen = warned / "jobs" / "layer-s0.5000-rewind0.json", None, False, 0, []
-    deadline = time.time() + 600
-    while state != "COMPLETED":
-        assert time.time() < deadline and state not in ("FAILED", "CANCELLED", "TIMEOUT"), (seen, cluster_output(tmp_path))
-        shown = subprocess.run(["scontrol", "-o", "show", "job", job], env=cluster.env, capture_output=True,
-                               text=True).stdout
-        fields = dict(word.split("=", 1) for word in shown.split() if "=" in word)
+    job = submit(cluster, script, tmp_path)
+    ticket, warned_once, released = warned / "jobs" / "layer-s0.5000-rewind0.json", False, 0
+
+    def warn_then_release(job, fields):
+        nonlocal warned_once, released
         state, restarts = fields.get("JobState"), int(fields.get("Restarts", 0))
-        if not seen or seen[-1] != (state, restarts, fields.get("Reason")):
-            seen.append((state, restarts, fields.get("Reason")))
         if not warned_once and state == "RUNNING" and list((warned / "resume").glob("*/state-*.npz")):
             subprocess.run(["scancel", "--batch", "--signal=USR1", job], env=cluster.env, check=True)
             warned_once = True
@@ -253,7 +281,10 @@ def test_a_job_warned_before_its_time_limit_saves_requeues_itself_and_ends_as_if
             # credential for a second or so after the requeue revoked it: "Job credential revoked")
             subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+3"], env=cluster.env, check=True)
             released = restarts
-        time.sleep(0.2)
+
+    fields = wait_for_jobs(cluster, [job], tmp_path, on_poll=warn_then_release, timeout=600)[job]
+    restarts = int(fields.get("Restarts", 0))
+    assert fields["JobState"] == "COMPLETED", cluster_output(tmp_path)
     assert restarts == 1 and "requeueing job" in cluster_output(tmp_path)
     got = json.loads(ticket.read_bytes())
     [resume] = got["resumes"]

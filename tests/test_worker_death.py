@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,8 +174,9 @@ def test_under_mpi_a_ranks_dead_worker_costs_only_its_job(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_lth_worker_fails_its_ticket_and_a_rerun_retries_it(tiny_data, tmp_path):
-    out = tmp_path / "search"
+def test_a_killed_lth_worker_fails_its_ticket_and_a_rerun_retries_it(tiny_data, lth_search, tmp_path):
+    out = tmp_path / "search"  # the shared search's dense run and masks, its tickets to train again
+    shutil.copytree(lth_search[0], out, ignore=shutil.ignore_patterns("jobs", "summary.json"))
     command = [str(HARNESS), "lth", "--data", str(tiny_data), *LTH_GRID, "--control", "random", "--out", str(out),
                "--executor", "multiprocessing", "--workers", "2"]
     with open(tmp_path / "stderr", "w") as stderr:
