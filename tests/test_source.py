@@ -115,7 +115,7 @@ def test_two_images_with_one_id_are_named(flat):
 @pytest.mark.parametrize("content, problem", [
     ("ImageId,PredictionString\nval_1,n90000000 1 2 3 4\n".encode("utf-16"), "is not UTF-8 text"),
     (bytes(range(256)) * 4, "is not UTF-8 text"),
-    (gzip.compress(b"ImageId,PredictionString\nval_1,n90000000 1 2 3 4\n"), "is not UTF-8 text"),
+    (gzip.compress(b"ImageId,PredictionString\nval_1,n90000000 1 2 3 4\n", mtime=0), "is not UTF-8 text"),
     (b"ImageId,PredictionString\n" + b"x" * 200_000, "is not a CSV text file (field larger than field limit"),
 ])
 def test_a_solution_file_that_is_not_utf8_csv_is_one_line_naming_it(flat, content, problem):
