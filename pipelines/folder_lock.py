@@ -10,7 +10,8 @@ last descriptor closes, however the holder ends (SIGKILL and the out-of-memory k
 so no stale lock survives a dead holder and nothing needs to be cleaned up by hand. The descriptor
 is close-on-exec: a program the holder starts does not hold the lock, and a process that execs
 (the MPI relaunch) lets it go. The file is never removed: removing it while a third process waits
-to open it would let two processes lock two different files.
+to open it would let two processes lock two different files. `holding_file` locks any one file the
+same way (a transfer locks `<name>.partial.lock`, so that two fetches of one file never interleave).
 
 Shared holders are the writers that are one writer by design: the tasks of one job array, each
 writing only its own jobs' results (`harness lth --shard I/N`), share the lock and together exclude
@@ -26,7 +27,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pipelines.atomic import new_file_mode
 from pipelines.errors import UserInputError
@@ -45,14 +46,24 @@ def holding(folder: Path | str, what: str, shared: bool = False) -> Iterator[Pat
     `what` names the folder for a person (e.g. "search folder"). Creates the folder if needed."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_NAME
+
+    def busy(holder: str) -> FolderBusy:
+        return FolderBusy(f"{what} {folder} is in use by {holder}: wait for it to end, or choose another folder")
+
+    with holding_file(folder / LOCK_NAME, busy, shared) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def holding_file(path: Path, busy: Callable[[str], Exception], shared: bool = False) -> Iterator[Path]:
+    """Hold the lock on the file `path` (created if needed) while the block runs; when another
+    process holds it, raise `busy(holder)`, where holder names it (pid, host, since when)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, new_file_mode())
     try:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FolderBusy(f"{what} {folder} is in use by {_holder(path)}: wait for it to end, or choose another "
-                             "folder") from None
+            raise busy(_holder(path)) from None
         _sign(fd, shared)
         yield path
     finally:

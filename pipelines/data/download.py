@@ -1,21 +1,15 @@
 """Fetch the images of an ImageNet URL list (`fall11_urls.txt` format) into `OUT/<wnid>/<id>.JPEG`.
 
 The list is cut into partitions that an engine (Spark or a local process pool) runs; inside a
-partition a few threads wait on the network at once. A file is written only after its bytes decode
+partition a few threads wait on the network at once, sharing one client (pipelines.data.http) that
+keeps connections alive and does the retrying. A file is written only after its bytes decode
 as an image, and by rename, so a rerun can trust what it finds: valid files are skipped without a
 request and everything else is fetched again.
 """
 
 from __future__ import annotations
 
-import http.client
-import itertools
 import re
-import string
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,25 +18,25 @@ from pathlib import Path
 from pipelines import engines
 from pipelines.atomic import write_bytes, write_json
 from pipelines.data.decode import decode_problem, open_image
+from pipelines.data.http import HttpClient, RequestFailed, attempts, with_attempts
 from pipelines.engines import EngineSettings, Progress
 from pipelines.errors import UserInputError
 from pipelines.settings import setting
 from pipelines.outputs import writable_folder
 
 MANIFEST_FORMAT = "lth-harness/download/1"
-USER_AGENT = "lth-harness/0.1"
 STATUSES = ("downloaded", "skipped", "failed")
 LINE_FORMAT = "expected '<wnid>_<n><TAB><url>', e.g. 'n01440764_10026\\thttp://example.com/fish.jpg'"
 _IMAGE_ID = re.compile(r"n\d+_\d+", re.ASCII)
 MAX_TIMEOUT = 3600.0  # seconds; a socket takes no timeout past ~1e9 s, and an hour per read is already none
-MAX_RETRIES = 10  # with the doubling backoff, 10 retries already wait 2**10 - 1 backoffs
+MAX_RETRIES = 10  # with the doubling backoff, 10 retries already wait about 2**10 backoffs
 
 
 @dataclass(frozen=True)
 class DownloadSettings:
     timeout: float = setting(10.0, "Seconds per socket operation (connect, each read).")
-    retries: int = setting(3, "Extra attempts after timeouts, connection errors, 5xx and truncated bodies.")
-    backoff: float = 0.5  # first retry waits backoff, then doubles each time
+    retries: int = setting(3, "Extra attempts after timeouts, connection errors, truncated bodies, HTTP 429 and 5xx.")
+    backoff: float = 0.5  # waits between retries double from this (pipelines.data.http)
     connections: int = setting(8, "Concurrent requests per task.")
     partition_size: int = 256  # entries per engine task
 
@@ -105,10 +99,12 @@ def parse_url_list(path: Path) -> list[tuple[str, str]]:
 
 def fetch_partition(task: FetchTask) -> list[dict]:
     """Fetch one partition's entries, `connections` at a time; one result per entry, in order."""
-    out = Path(task.out_dir)
-    threads = max(1, min(task.settings.connections, len(task.entries)))
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda entry: _fetch_one(*entry, out, task.settings), task.entries))
+    out, settings = Path(task.out_dir), task.settings
+    threads = max(1, min(settings.connections, len(task.entries)))
+    # the client is built here, in the engine's worker: sockets do not pickle
+    with HttpClient(settings.timeout, settings.retries, settings.backoff, settings.connections) as client, \
+            ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda entry: _fetch_one(*entry, out, client), task.entries))
 
 
 def download(urls: Path, out: Path, settings: DownloadSettings, engine: EngineSettings,
@@ -135,75 +131,29 @@ def download(urls: Path, out: Path, settings: DownloadSettings, engine: EngineSe
     return manifest
 
 
-class _Failure(Exception):
-    """One attempt that did not yield an image; `retryable` when another attempt may succeed."""
-
-    def __init__(self, reason: str, retryable: bool = False):
-        super().__init__(reason)
-        self.reason, self.retryable = reason, retryable
-
-
-def _fetch_one(image_id: str, url: str, out: Path, settings: DownloadSettings) -> dict:
+def _fetch_one(image_id: str, url: str, out: Path, client: HttpClient) -> dict:
+    """One entry's result; whatever its URL provokes stays its failure: a list of millions must not stop at one."""
     target = out / image_id.partition("_")[0] / f"{image_id}.JPEG"
     result = {"id": image_id, "url": url}
     if target.is_file() and _image_problem(target.read_bytes()) is None:
         return {**result, "status": "skipped", "reason": None, "attempts": 0}
-    for attempt in itertools.count(1):
-        try:
-            body = _fetch_image(url, settings.timeout)
-        except _Failure as failure:
-            if failure.retryable and attempt <= settings.retries:
-                time.sleep(settings.backoff * 2 ** (attempt - 1))
-                continue
-            reason = failure.reason if attempt == 1 else f"{failure.reason} after {attempt} attempts"
-            return {**result, "status": "failed", "reason": reason, "attempts": attempt}
-        write_bytes(target, body)
-        return {**result, "status": "downloaded", "reason": None, "attempts": attempt}
-
-
-def _fetch_image(url: str, timeout: float) -> bytes:
-    """The body at `url` if it decodes as an image; otherwise raises `_Failure` saying why.
-
-    Whatever one URL raises stays that URL's failure: a list of millions must not stop at one."""
     try:
-        scheme = urllib.parse.urlsplit(url).scheme
-    except ValueError as err:  # e.g. an unclosed IPv6 bracket, `http://[::1`
-        raise _Failure(f"bad URL: {err}") from None
-    if scheme not in ("http", "https"):
-        raise _Failure("bad URL: not http or https")
-    try:
-        request = urllib.request.Request(_sendable(url), headers={"User-Agent": USER_AGENT})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-            content_type = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
-    except urllib.error.HTTPError as err:  # before URLError and OSError, which it subclasses
-        err.close()
-        raise _Failure(f"HTTP {err.code}", retryable=err.code >= 500) from None
-    except http.client.IncompleteRead as err:  # fewer bytes than Content-Length
-        got = len(err.partial)
-        raise _Failure(f"truncated body: {got} of {got + err.expected} bytes", retryable=True) from None
-    except (ValueError, http.client.InvalidURL) as err:
-        raise _Failure(f"bad URL: {err}") from None
-    except TimeoutError:
-        raise _Failure("timed out", retryable=True) from None
-    except urllib.error.URLError as err:
-        if isinstance(err.reason, TimeoutError):
-            raise _Failure("timed out", retryable=True) from None
-        # an OSError reason is the network's (refused, reset, DNS); a string one is the URL's
-        raise _Failure(f"connection failed: {err.reason}", retryable=isinstance(err.reason, OSError)) from None
-    except (OSError, http.client.HTTPException) as err:  # RemoteDisconnected, resets while reading
-        raise _Failure(f"connection failed: {err}", retryable=True) from None
-    except Exception as err:  # anything else the URL provokes in urllib or http.client
-        raise _Failure(f"failed: {type(err).__name__}: {err}") from None
-    problem = _image_problem(body)
+        response = client.get(url)
+    except RequestFailed as failure:
+        return _failed(result, failure.reason, failure.attempts)
+    tries = attempts(response)
+    if not 200 <= response.status < 300:  # 3xx: a redirect without a usable Location
+        return _failed(result, f"HTTP {response.status}", tries)
+    problem = _image_problem(response.data)
     if problem:
-        raise _Failure(f"{problem} ({content_type})")
-    return body
+        content_type = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
+        return _failed(result, f"{problem} ({content_type})", tries)
+    write_bytes(target, response.data)
+    return {**result, "status": "downloaded", "reason": None, "attempts": tries}
 
 
-def _sendable(url: str) -> str:
-    """Percent-encode what http.client refuses to send (spaces, non-ASCII); keep existing escapes."""
-    return urllib.parse.quote(url, safe=string.punctuation, errors="surrogateescape")
+def _failed(result: dict, reason: str, tries: int) -> dict:
+    return {**result, "status": "failed", "reason": with_attempts(reason, tries), "attempts": tries}
 
 
 def _image_problem(data: bytes) -> str | None:
