@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # such as the one-node SLURM, start once): 12.5 minutes on 2 cores against 17 in one (PYTEST_WORKERS=0).
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup java test-tools demo test bench bench-html digits gpu-wheels gpu-check-cpu gpu-report clean
+.PHONY: setup java test-tools demo test bench bench-html digits gpu-wheels gpu-check-cpu gpu-report fetch-check clean
 
 java:
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
@@ -78,6 +78,14 @@ gpu-report: setup
 	rm -rf results/gpu-check-report && mkdir -p results/gpu-check-report
 	tar -xzf $(ARCHIVE) -C results/gpu-check-report --strip-components 1
 	$(BIN)/harness report results/gpu-check-report/results --out reports/gpu-check.html
+
+# Opt-in, needs the internet (not part of `make test`): fetches the smallest real data sets from their real
+# URLs into a temporary folder; `harness data fetch` verifies sizes, SHA-256s and image counts (README "Data sets by name").
+fetch-check: setup
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	$(BIN)/harness data fetch mnist "$$dir/mnist" && \
+	$(BIN)/harness data fetch imagenette-160 "$$dir/imagenette-160" && \
+	echo "fetch-check: mnist and imagenette-160 fetched, verified and unpacked"
 
 clean:
 	rm -rf $(VENV) results reports/*.html reports/*.png reports/asv .asv data/default data/digits data/asv-* .pytest_cache .site

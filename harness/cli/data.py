@@ -1,4 +1,4 @@
-"""`harness data synth|download|preprocess`: building, fetching and preprocessing data sets."""
+"""`harness data synth|download|preprocess|fetch`: building, fetching and preprocessing data sets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from harness.cli.fetch import fetch
 from harness.cli.fields import field_option, options
 from harness.cli.options import command_options
 from harness.cli.output import emit_json, progress, stdout
@@ -20,6 +21,9 @@ from pipelines.engines import EngineSettings
 @click.group()
 def data():
     """Build, download and preprocess data sets."""
+
+
+data.add_command(fetch)
 
 
 @data.command()
