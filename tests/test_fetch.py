@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.loopback import serving
-from archives import cifar_tgz, idx_bytes, jpeg, mnist_files, register, remotes, tree_tgz
+from archives import cifar_tgz, idx_bytes, jpeg, mnist_files, register, remotes, sha256, tree_tgz
 from pipelines.data.catalog import DATASETS, IMAGENETTE, MIRROR_ENV, with_mirror
 from pipelines.data.fetch import fetch
 from pipelines.data.shards import ShardSource
@@ -232,6 +232,29 @@ def test_fetch_over_http_skips_a_404_mirror_and_survives_a_sigkill(tmp_path):
     assert sum(1 for _ in (out / "train").rglob("*.png")) == 1500 and not (tmp_path / "out.partial").exists()
     again = cli("data", "fetch", "test-http", out, entries=[entry], tmp_path=tmp_path)
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+@pytest.mark.parametrize("base", ["cifar10", "imagenette-160"])
+def test_a_tarball_served_over_http_is_fetched_verified_and_unpacked(base, tmp_path, monkeypatch):
+    """CIFAR's pickled batches and an Imagenette-shaped tarball, each from a loopback host as from its own."""
+    archive = tmp_path / DATASETS[base].files[0].name
+    if base == "cifar10":
+        cifar_tgz(archive, "cifar10", train=17, val=10)
+        counts = {"train": 17, "val": 10}
+    else:
+        tree_tgz(archive, "imagenette2-160", WNIDS, 2, 1)
+        counts = {"train": 20, "val": 10}
+    with serving() as server:
+        server.routes[f"/host/{archive.name}"] = lambda handler, hit, data=archive.read_bytes(): \
+            handler.send_file(data)
+        register(monkeypatch, base, f"test-{base}", remotes(tmp_path, [archive.name],
+                                                            lambda n: (server.url(f"/host/{n}"),)), *counts.values())
+        record = fetch(f"test-{base}", tmp_path / "out")
+    [file] = record["files"]
+    assert record["counts"] == counts and file["source"] == server.url(f"/host/{archive.name}")
+    assert file["transfer"]["bytes_fetched"] == archive.stat().st_size and file["sha256"] == sha256(archive)
+    assert sum(1 for _ in (tmp_path / "out" / "train").rglob("*.*")) == counts["train"]
+    assert not (tmp_path / "out.partial").exists()
 
 
 def test_a_site_mirror_is_tried_first_by_option_or_variable(tmp_path, monkeypatch):
