@@ -178,7 +178,7 @@ def test_a_killed_lth_worker_fails_its_ticket_and_a_rerun_retries_it(tiny_data, 
     out = tmp_path / "search"  # the shared search's dense run and masks, its tickets to train again
     shutil.copytree(lth_search[0], out, ignore=shutil.ignore_patterns("jobs", "summary.json"))
     command = [str(HARNESS), "lth", "--data", str(tiny_data), *LTH_GRID, "--control", "random", "--out", str(out),
-               "--executor", "multiprocessing", "--workers", "2"]
+               "--executor", "multiprocessing", "--workers", "1"]
     with open(tmp_path / "stderr", "w") as stderr:
         lth = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
