@@ -206,6 +206,9 @@ def job_fields(cluster, job) -> dict:
     return dict(word.split("=", 1) for word in (shown[0].split() if shown else ()) if "=" in word)
 
 
+ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY")
+
+
 def wait_for_jobs(cluster, jobs, scratch, on_poll=None, timeout=900) -> dict:
     """Poll every 0.2 s until each job (every task of an array) has ended; its fields by job id.
 
@@ -224,8 +227,6 @@ def wait_for_jobs(cluster, jobs, scratch, on_poll=None, timeout=900) -> dict:
         time.sleep(0.2)
     return ended
 
-
-ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY")
 
 
 def test_rendered_mpi_sweep_and_job_array_on_a_real_slurm(serial, harness_cli, cluster, tiny_data, tmp_path):

@@ -39,6 +39,7 @@ from pipelines.executors.supervisor import Supervisor
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 POLL_SECONDS = 0.005
 ASK, ANSWER = 1, 2  # message tags: a free rank asks for a job, rank 0 answers with its index
+ARRIVED, GO = 3, 4  # the barrier's: a rank tells rank 0 it is there, rank 0 lets every rank go on
 
 
 def launched_by_mpi() -> bool:
@@ -82,35 +83,44 @@ class Team:
         return self.rank == 0
 
     def barrier(self) -> None:
-        self._wait(self.comm.Ibarrier())
+        """Every rank waits here until all are here. Point to point through rank 0 rather than
+        MPI_Ibarrier: a rank stopped while it waits cancels its receive (`_receive`), where a
+        collective could be neither cancelled nor completed and would be pending at MPI_Finalize."""
+        if self.leader:
+            for _ in range(self.size - 1):
+                self._receive(self.MPI.ANY_SOURCE, ARRIVED)
+            for rank in range(1, self.size):
+                self.comm.send(rank, dest=rank, tag=GO)
+        else:
+            self.comm.send(self.rank, dest=0, tag=ARRIVED)
+            self._receive(0, GO)
 
     @staticmethod
-    def _wait(request):
-        """The request's message once it completes, testing it every few milliseconds."""
-        while True:
+    def _wait(request, stopping: threading.Event | None = None):
+        """The request's message once it completes, testing it every few milliseconds; None if
+        `stopping` is set first."""
+        while not (stopping and stopping.is_set()):
             done, message = request.test()
             if done:
                 return message
             time.sleep(POLL_SECONDS)
+        return None
 
     def _receive(self, source: int, tag: int, stopping: threading.Event | None = None):
-        """The next message from `source` with `tag`; None if `stopping` is set first.
+        """The next message from `source` with `tag` (never None); None if `stopping` is set first.
 
         A receive left posted when a rank stops (a signal, the leader's scheduler ended) is cancelled,
         so that MPI_Finalize finds no request pending on the communicator (MPICH says "Builtin
         communicator ... has pending references" on the way out otherwise)."""
         request = self.comm.irecv(source=source, tag=tag)
         try:
-            while not (stopping and stopping.is_set()):
-                done, message = request.test()
-                if done:
-                    return message
-                time.sleep(POLL_SECONDS)
+            message = self._wait(request, stopping)
         except BaseException:
             self._cancel(request)
             raise
-        self._cancel(request)
-        return None
+        if message is None:
+            self._cancel(request)
+        return message
 
     @staticmethod
     def _cancel(request) -> None:
