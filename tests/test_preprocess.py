@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
+from pipelines.data import tfrecord
 from pipelines.data.decode import decode_pil
 from pipelines.data.preprocess import PreprocessSettings, plan_shards, preprocess, write_shard
 from pipelines.data.source import ImageFolderSource
@@ -30,6 +31,32 @@ def read_shard(path):
 
 def all_records(out):
     return [r for shard in sorted(out.glob("*.tfrecord")) for r in read_shard(shard)]
+
+
+def test_records_and_examples_are_those_tensorflow_writes_and_reads(tmp_path):
+    """pipelines.data.tfrecord writes what the workers write without TensorFlow: each framed record
+    byte for byte as tf.io.TFRecordWriter frames it, each Example the message TensorFlow builds."""
+    import tensorflow as tf
+
+    payloads = [b"", b"x", bytes(range(256)) * 600]  # empty, tiny, over the 2-byte varint lengths
+    theirs = tmp_path / "theirs.tfrecord"
+    with tf.io.TFRecordWriter(str(theirs)) as writer:
+        for payload in payloads:
+            writer.write(payload)
+    assert b"".join(map(tfrecord.record, payloads)) == theirs.read_bytes()
+
+    values = {"image": bytes(range(200)) * 2, "size": 224, "label": 0, "big": 2**40, "negative": -3,
+              "name": "n01440764/caf\udce9.JPEG".encode(errors="surrogateescape")}
+    feature = lambda v: (tf.train.Feature(bytes_list=tf.train.BytesList(value=[v])) if isinstance(v, bytes)  # noqa: E731
+                         else tf.train.Feature(int64_list=tf.train.Int64List(value=[v])))
+    built = tf.train.Example(features=tf.train.Features(feature={k: feature(v) for k, v in values.items()}))
+    assert tf.train.Example.FromString(tfrecord.example(values)) == built
+    (tmp_path / "ours.tfrecord").write_bytes(tfrecord.record(tfrecord.example(values)))
+    [read] = tf.data.TFRecordDataset(str(tmp_path / "ours.tfrecord"))  # its CRCs checked as it reads
+    parsed = tf.io.parse_single_example(read, {"big": tf.io.FixedLenFeature([], tf.int64),
+                                              "negative": tf.io.FixedLenFeature([], tf.int64),
+                                              "name": tf.io.FixedLenFeature([], tf.string)})
+    assert (int(parsed["big"]), int(parsed["negative"]), parsed["name"].numpy()) == (2**40, -3, values["name"])
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import numpy as np
 
 from pipelines import atomic, folder_lock
 from pipelines.data import manifest as shard_manifest
-from pipelines.data import shard_folder
+from pipelines.data import shard_folder, tfrecord
 from pipelines.data.decode import UnreadableImage, read_image
 from pipelines.data.manifest import FORMAT, MANIFEST
 from pipelines.data.shard_folder import PROGRESS, partial_name, shard_name
@@ -64,23 +64,11 @@ class ShardTask:
         return shard_name(self.split, self.index, self.count)
 
 
-def _example(image: np.ndarray, label: int, wnid: str, path: str):
+def _example(image: np.ndarray, label: int, wnid: str, path: str) -> bytes:
     """One record; names are stored as the file system's bytes (os.fsencode), which a name that is not
     UTF-8 still has."""
-    import tensorflow as tf
-
-    def feature(value):
-        if isinstance(value, bytes):
-            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-    return tf.train.Example(features=tf.train.Features(feature={
-        "image": feature(image.tobytes()),
-        "size": feature(image.shape[0]),
-        "label": feature(label),
-        "wnid": feature(os.fsencode(wnid)),
-        "path": feature(os.fsencode(path)),
-    })).SerializeToString()
+    return tfrecord.example({"image": image.tobytes(), "size": image.shape[0], "label": label,
+                             "wnid": os.fsencode(wnid), "path": os.fsencode(path)})
 
 
 def _load(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
@@ -93,19 +81,17 @@ def _load(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
 
 def write_shard(task: ShardTask) -> dict:
     """Decode, resize and write one shard; undecodable files are listed, never fatal."""
-    import tensorflow as tf
-
-    started = time.time()  # after the import: a worker's one-time start-up is not shard work
+    started = time.time()
     out = Path(task.out)
     partial = out / partial_name(task.name)
     written, failed = 0, []
-    with tf.io.TFRecordWriter(str(partial)) as writer:
+    with open(partial, "wb") as shard:
         for path, label, wnid in task.entries:
             image, problem = _load(path, task.size)
             if problem:
                 failed.append({"split": task.split, "path": path, "reason": problem})
                 continue
-            writer.write(_example(image, label, wnid, path))
+            shard.write(tfrecord.record(_example(image, label, wnid, path)))
             written += 1
     final = partial.rename(out / task.name)
     result = {"split": task.split, "shard": shard_manifest.shard_record(final, written), "failed": failed,
