@@ -13,7 +13,8 @@ import click
 from rich.table import Table
 
 from harness.cli.fields import LiveChoice, field_option, options
-from harness.cli.options import check_model, command_options, given, placement_flags, refuse_inapplicable, start_keras
+from harness.cli.options import (check_model, command_options, given, placement_flags, refuse_inapplicable,
+                                 select_backend, start_keras)
 from harness.cli.output import emit_json, progress, stderr, stdout
 from harness.cli.recipe import PARAMETERS as RECIPE_PARAMETERS, recipe_options
 from harness.slurm import refuse_control_characters
@@ -152,12 +153,10 @@ def lth(search: dict, executor: str, workers: int, threads: int | None, out: Pat
     if executor == "mpi" and not mpi.launched_by_mpi():  # never returns: this process becomes mpiexec
         mpi.relaunch(workers, [sys.executable, "-m", "harness.cli", *sys.argv[1:]])
     team = mpi.Team() if executor == "mpi" else mpi.Solo()  # binds GPUs before TensorFlow or JAX loads
-    start_keras(config.placement)
-    from pipelines.data import online
-
-    # after Keras: it may import TensorFlow
-    online.check(config.pipeline, source.split("train"), config.training_workload.batch_size)
-    check_model(config.training_workload, len(source.classes))
+    select_backend(config.placement)
+    # Only rank 0 of MPI ranks loads Keras here: the others train in their child workers alone, and
+    # a rank that imported TensorFlow only to wait would pay 4-5 s of CPU and its memory for it.
+    team.leader_does(lambda: _load_keras_and_check(config, source))
     from pipelines.lth.search import search as run_search
 
     with progress("tickets", "jobs") if team.leader else contextlib.nullcontext() as report:
@@ -181,6 +180,16 @@ def lth(search: dict, executor: str, workers: int, threads: int | None, out: Pat
     if summary["failed"]:
         names = ", ".join(f["job_id"] for f in summary["failed"])
         raise click.ClickException(f"{len(summary['failed'])} job(s) failed: {names}; rerun to retry them")
+
+
+def _load_keras_and_check(config: LthConfig, source) -> None:
+    """Load Keras, then refuse in one line what only it can tell: the pipeline cannot feed this data
+    here, a user's network does not build."""
+    start_keras(config.placement)
+    from pipelines.data import online
+
+    online.check(config.pipeline, source.split("train"), config.training_workload.batch_size)
+    check_model(config.training_workload, len(source.classes))
 
 
 def lth_arguments(config: LthConfig) -> str:

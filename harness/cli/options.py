@@ -41,11 +41,16 @@ def command_options(func):
     return wrapper
 
 
-def start_keras(spec: PlacementSpec) -> None:
-    """Select the placement's backend (with its logical devices, on JAX) and import Keras, quietly:
-    before anything else imports Keras. TensorFlow too, where it is installed, whichever the backend:
-    the data side reads through tf.data wherever it can (evaluation of image folders included)."""
+def select_backend(spec: PlacementSpec) -> None:
+    """Make the placement's backend (with its logical devices, on JAX) this process's and its children's."""
     backend.select(spec.backend, host_devices=spec.logical_devices if DEVICES[spec.device].gpus else None)
+
+
+def start_keras(spec: PlacementSpec) -> None:
+    """Select the placement's backend and import Keras, quietly: before anything else imports Keras.
+    TensorFlow too, where it is installed, whichever the backend: the data side reads through tf.data
+    wherever it can (evaluation of image folders included)."""
+    select_backend(spec)
     preload_keras()
     preload_tensorflow()
 
