@@ -247,14 +247,14 @@ def test_rendered_mpi_sweep_and_job_array_on_a_real_slurm(serial, harness_cli, c
     assert ended[jobs["sweep-mpi"]]["NumTasks"] == "2"
 
 
-LONG_TICKET = ("--workload", "lenet-smoke", "--epochs", "40", "--rewind", "0", "--sparsity", "0.5", "--scope", "layer")
+LONG_TICKET = ("--workload", "lenet-smoke", "--epochs", "16", "--rewind", "0", "--sparsity", "0.5", "--scope", "layer")
 
 
 def test_a_job_warned_before_its_time_limit_saves_requeues_itself_and_ends_as_if_never_stopped(cluster, harness_cli,
                                                                                                tiny_data, tmp_path):
     """SLURM's warning (`--signal=B:USR1@...`: USR1 to the batch shell, sent here at once with
     `scancel --batch --signal=USR1`, as SLURM's timer sends it) stops the job's `harness lth` inside its
-    ticket (160 steps); the job requeues itself and its second run continues the ticket to the result
+    ticket (64 steps); the job requeues itself and its second run continues the ticket to the result
     an uninterrupted run has. SLURM holds a requeued job back for a while; the test releases it sooner."""
     prepared = tmp_path / "prepared"
     done = subprocess.run([str(HARNESS), "lth", "--data", str(tiny_data), *LONG_TICKET, "--out", str(prepared),
