@@ -1,28 +1,27 @@
 """The `harness` command line: the group, its commands (one module per command group) and `main`.
 
 Every command takes --json (one JSON object on the last stdout line) and --verbose (let TensorFlow,
-Spark and Java speak). Mistakes in the user's input exit 2 with one line on stderr. TensorFlow is
-imported lazily, inside the commands that need it, so that --help stays instant.
+Spark and Java speak). Mistakes in the user's input exit 2 with one line on stderr. A command's
+module is imported only when it runs (`COMMANDS`), and TensorFlow only inside the commands that need
+it, so that --help and the commands that train nothing start at once.
 """
 
 from __future__ import annotations
 
 import click
 
-from harness.cli import cluster, data, lth, report, run
 from harness.cli.options import HarnessGroup
 from pipelines import faults
 from pipelines.stop import STOPPED_STATUS, Stopped, received, stop_on_signals
 
+COMMANDS = {"variants": "harness.cli.run:variants", "run": "harness.cli.run:run", "report": "harness.cli.report:report",
+            "compare": "harness.cli.report:compare", "lth": "harness.cli.lth:lth", "data": "harness.cli.data:data",
+            "plan": "harness.cli.cluster:plan", "slurm": "harness.cli.cluster:slurm"}
 
-@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=HarnessGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """Benchmark and profile the lottery-ticket search on MobileNetV2."""
-
-
-for command in (run.variants, run.run, report.report, report.compare, lth.lth, data.data, cluster.plan,
-                cluster.slurm):
-    cli.add_command(command)
 
 
 def _stopped(stop: Stopped) -> int:

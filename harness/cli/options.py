@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 
 import click
 from click.core import ParameterSource
@@ -19,7 +20,24 @@ class InputError(click.ClickException):
 
 
 class HarnessGroup(click.Group):
-    """Turns a UserInputError anywhere below into click's one-line error with exit status 2."""
+    """Turns a UserInputError anywhere below into click's one-line error with exit status 2.
+
+    Its commands are named in `lazy` as {name: "module:attribute"}, each module imported when its
+    command runs (or --help lists it): a command does not pay for the others' imports, which were
+    half of the start-up of a command that trains nothing."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            module, attribute = self.lazy[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         try:
