@@ -9,7 +9,7 @@ WORKLOAD ?= small
 STEPS ?= 30
 PYTEST_ARGS ?=
 # The suite runs in two processes (pytest-xdist), each test file whole in one of them (module fixtures,
-# such as the one-node SLURM, start once): 11 to 12 minutes on 2 cores against 17 in one (PYTEST_WORKERS=0).
+# such as the one-node SLURM, start once): 8.5 to 9 minutes on 2 cores (PYTEST_WORKERS=0: one process).
 PYTEST_WORKERS ?= 2
 
 .PHONY: setup java test-tools demo test bench bench-html digits gpu-wheels gpu-check-cpu gpu-report fetch-check clean
